@@ -1,0 +1,57 @@
+using System.Buffers.Binary;
+using Microsoft.Win32.SafeHandles;
+using IsolateGrains.Protocol;
+
+namespace IsolateGrains.Guest;
+
+/// <summary>
+/// The guest's end of the channel to the host: one <c>pread</c> on <c>/dev/host</c> carries a request
+/// in and the reply out through the same buffer (the host serves that device; nothing else can).
+/// </summary>
+internal static class HostConnection
+{
+    private static SafeFileHandle? s_device;
+    private static byte[] s_buffer = new byte[16 * 1024];
+
+    /// <summary>Sends <paramref name="request"/> to the host and returns its reply.</summary>
+    public static byte[] Exchange(ReadOnlySpan<byte> request)
+    {
+        s_device ??= File.OpenHandle(HostChannel.Path, FileMode.Open, FileAccess.Read);
+        if (s_buffer.Length < request.Length + 4)
+        {
+            s_buffer = new byte[request.Length + 4];
+        }
+        BinaryPrimitives.WriteInt32LittleEndian(s_buffer, request.Length);
+        request.CopyTo(s_buffer.AsSpan(4));
+        var read = RandomAccess.Read(s_device, s_buffer, 0);
+        var replyLength = ReadReplyLength(read);
+        if (read == replyLength + 4)
+        {
+            return s_buffer.AsSpan(4, replyLength).ToArray();
+        }
+
+        // The reply did not fit: fetch it with a buffer of its size.
+        s_buffer = new byte[replyLength + 4];
+        BinaryPrimitives.WriteInt32LittleEndian(s_buffer, HostChannel.FetchPendingReply);
+        read = RandomAccess.Read(s_device, s_buffer, 0);
+        if (ReadReplyLength(read) != replyLength || read != replyLength + 4)
+        {
+            throw new IOException("The host channel returned an incomplete reply.");
+        }
+        return s_buffer.AsSpan(4, replyLength).ToArray();
+    }
+
+    private static int ReadReplyLength(int read)
+    {
+        if (read < 4)
+        {
+            throw new IOException($"The host channel failed (read returned {read}).");
+        }
+        var length = BinaryPrimitives.ReadInt32LittleEndian(s_buffer);
+        if (length < 0)
+        {
+            throw new IOException("The host channel returned a malformed reply.");
+        }
+        return length;
+    }
+}

@@ -1,0 +1,5 @@
+using System.Runtime.CompilerServices;
+
+// The host library speaks the same wire protocol; the tests check it.
+[assembly: InternalsVisibleTo("IsolateGrains")]
+[assembly: InternalsVisibleTo("IsolateGrains.Tests")]

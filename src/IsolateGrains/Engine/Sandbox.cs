@@ -1,0 +1,362 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Text;
+using IsolateGrains.Engine.FileSystem;
+using IsolateGrains.Protocol;
+using Wasmtime;
+
+namespace IsolateGrains.Engine;
+
+/// <summary>
+/// One WebAssembly instance of the Mono runtime: its store, memory, file table, event-loop state and
+/// the C++ exception state of the Emscripten glue. It runs one call at a time and has no locking of
+/// its own (the owner serializes calls). After a trap it is faulted for good: Mono was stopped
+/// mid-call and nothing inside can be trusted any more.
+/// </summary>
+internal sealed class Sandbox : ISandboxDevices, IDisposable
+{
+    private readonly SandboxImage _image;
+    private readonly Store _store;
+    private readonly long _monotonicStart = Stopwatch.GetTimestamp();
+    private readonly double _monotonicBaseMs;
+    private readonly StringBuilder[] _outputLines = [new(), new()];
+    private readonly Decoder[] _outputDecoders = [Encoding.UTF8.GetDecoder(), Encoding.UTF8.GetDecoder()];
+    private byte[]? _pendingHostReply;
+    private int _callDepth;
+    private bool _disposed;
+
+    /// <summary>Instantiates <paramref name="image"/>'s module in a new store.</summary>
+    public Sandbox(SandboxImage image, string name, Func<ReadOnlySpan<byte>, byte[]> hostRequestHandler)
+    {
+        _image = image;
+        Name = name;
+        HostRequestHandler = hostRequestHandler;
+        _monotonicBaseMs = image.State.MonotonicMilliseconds;
+        DispatchMethod = image.State.DispatchMethod;
+        MailboxAddress = image.State.MailboxAddress;
+        _store = new Store(image.Engine.Engine, this);
+        _store.SetLimits(memorySize: image.Limits.MaxMemoryBytes, tableElements: null, instances: 1, tables: 1, memories: 1);
+        Files = new SandboxFileSystem(image.FileSystem, this, image.Limits.MaxScratchBytes);
+        Files.RestoreTable(image.State.OpenFiles);
+        TimerDueMs = image.State.TimerDueMilliseconds;
+        BackgroundWorkPending = image.State.BackgroundWorkPending;
+        SetDeadline(image.Limits.CallTimeout);
+        try
+        {
+            Instance = image.Engine.Linker.Instantiate(_store, image.Module);
+        }
+        catch (WasmtimeException e)
+        {
+            _store.Dispose();
+            throw new IsolatedException($"The sandbox could not be created: {e.Message}", e);
+        }
+        Exports = new GuestExports(Instance);
+    }
+
+    /// <summary>A name for logs and output ("sandbox-3").</summary>
+    public string Name { get; }
+
+    /// <summary>The instance.</summary>
+    public Instance Instance { get; }
+
+    /// <summary>The exports the host calls.</summary>
+    public GuestExports Exports { get; }
+
+    /// <summary>The sandbox's files and descriptors.</summary>
+    public SandboxFileSystem Files { get; }
+
+    /// <summary>The <c>MonoMethod*</c> of the guest dispatcher.</summary>
+    public int DispatchMethod { get; set; }
+
+    /// <summary>The mailbox's address in guest memory.</summary>
+    public int MailboxAddress { get; set; }
+
+    /// <summary>The wall clock the guest sees.</summary>
+    public TimeProvider Clock => _image.Clock;
+
+    /// <summary>The limits this sandbox runs under.</summary>
+    public SandboxLimits Limits => _image.Limits;
+
+    /// <summary>Receives guest→host requests (assembly loads, callbacks) and returns the reply.</summary>
+    public Func<ReadOnlySpan<byte>, byte[]> HostRequestHandler { get; set; }
+
+    /// <summary>Where guest standard output and error go.</summary>
+    public Action<GuestOutput> Output => _image.Output;
+
+    /// <summary>Set by <c>schedule_background_exec</c>; cleared when the host runs the work.</summary>
+    public bool BackgroundWorkPending { get; set; }
+
+    /// <summary>When the timer <c>mono_wasm_schedule_timer</c> asked for is due, on the monotonic clock.</summary>
+    public double? TimerDueMs { get; set; }
+
+    /// <summary>The C++ exception being thrown (Emscripten's <c>exceptionLast</c>).</summary>
+    public int CxxExceptionLast { get; set; }
+
+    /// <summary>The C++ exceptions being caught (Emscripten's <c>exceptionCaught</c>).</summary>
+    public Stack<int> CxxExceptionsCaught { get; } = new();
+
+    /// <summary>Why the sandbox is unusable, or null while it is healthy.</summary>
+    public string? Fault { get; private set; }
+
+    /// <summary>What an import decided just before it stopped the guest (read when the trap arrives).</summary>
+    public string? PendingFault { get; set; }
+
+    /// <summary>The current size of linear memory in bytes.</summary>
+    public long MemoryBytes => Exports.Memory.GetLength();
+
+    /// <summary>Milliseconds on the guest's monotonic clock, continuing from the image's capture.</summary>
+    public double MonotonicNowMs => _monotonicBaseMs + Stopwatch.GetElapsedTime(_monotonicStart).TotalMilliseconds;
+
+    /// <summary>Finds the sandbox a host function was called for.</summary>
+    public static Sandbox From(Caller caller) => (Sandbox)caller.GetData()!;
+
+    /// <summary>
+    /// Sends one request to the guest dispatcher and returns its reply. The request is written into a
+    /// buffer in guest memory whose address and capacity live in the mailbox (also in guest memory, so
+    /// they travel with snapshots).
+    /// </summary>
+    public byte[] Call(byte[] request)
+    {
+        ThrowIfUnusable();
+        if (request.Length > Limits.MaxPayloadBytes)
+        {
+            throw new IsolatedException($"The request is {request.Length:N0} bytes, more than the maximum payload of {Limits.MaxPayloadBytes:N0} bytes (IsolatedRuntimeHostOptions.MaxPayloadBytes).");
+        }
+
+        return Enter(() =>
+        {
+            var mailbox = MailboxAddress;
+            var memory = Exports.Memory;
+            var buffer = memory.ReadInt32(mailbox + Mailbox.RequestPointer);
+            var capacity = memory.ReadInt32(mailbox + Mailbox.RequestCapacity);
+            if (capacity < request.Length)
+            {
+                if (buffer != 0)
+                {
+                    Exports.Free(buffer);
+                }
+                capacity = Math.Max(request.Length, capacity * 2);
+                buffer = Exports.Malloc(capacity);
+                if (buffer == 0)
+                {
+                    throw new SandboxFault($"The guest could not allocate {capacity:N0} bytes for the request: its memory is exhausted.");
+                }
+                memory.WriteInt32(mailbox + Mailbox.RequestPointer, buffer);
+                memory.WriteInt32(mailbox + Mailbox.RequestCapacity, capacity);
+            }
+            request.CopyTo(memory.GetSpan(buffer, request.Length));
+            memory.WriteInt32(mailbox + Mailbox.RequestLength, request.Length);
+            memory.WriteInt32(mailbox + Mailbox.ResponsePointer, 0);
+            memory.WriteInt32(mailbox + Mailbox.ResponseLength, 0);
+
+            Exports.InvokeJsExport(DispatchMethod, mailbox);
+            Pump();
+
+            var responsePointer = memory.ReadInt32(mailbox + Mailbox.ResponsePointer);
+            var responseLength = memory.ReadInt32(mailbox + Mailbox.ResponseLength);
+            if (responsePointer == 0 || responseLength < 0 || (long)responsePointer + responseLength > memory.GetLength())
+            {
+                throw new SandboxFault("The guest dispatcher returned no valid reply.");
+            }
+            return memory.GetSpan(responsePointer, responseLength).ToArray();
+        });
+    }
+
+    /// <summary>Runs due background work and timers (after every call into the guest).</summary>
+    public void Pump()
+    {
+        while (true)
+        {
+            if (BackgroundWorkPending)
+            {
+                BackgroundWorkPending = false;
+                Exports.BackgroundExec();
+            }
+            else if (TimerDueMs is { } due && MonotonicNowMs >= due)
+            {
+                TimerDueMs = null;
+                Exports.ExecuteTimer();
+            }
+            else
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> (which calls into the guest) under the CPU deadline, and turns a
+    /// trap into an <see cref="IsolatedException"/> that says what happened, faulting the sandbox.
+    /// </summary>
+    public T Enter<T>(Func<T> body)
+    {
+        ThrowIfUnusable();
+        if (_callDepth++ == 0)
+        {
+            SetDeadline(Limits.CallTimeout);
+        }
+        try
+        {
+            return body();
+        }
+        catch (Exception e) when (e is WasmtimeException or SandboxFault)
+        {
+            Fault = Describe(e);
+            PendingFault = null;
+            throw new IsolatedException(Fault + " The sandbox is unusable after this fault.", e) { IsFatal = true };
+        }
+        finally
+        {
+            _callDepth--;
+        }
+    }
+
+    /// <summary>Throws if the sandbox has faulted or was disposed.</summary>
+    public void ThrowIfUnusable()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (Fault is not null)
+        {
+            throw new IsolatedException($"The sandbox faulted earlier and cannot run anything more: {Fault}") { IsFatal = true };
+        }
+    }
+
+    /// <summary>Reads a NUL-terminated UTF-8 string from guest memory.</summary>
+    public string ReadCString(int address)
+    {
+        if (address == 0)
+        {
+            return "";
+        }
+        var span = Exports.Memory.GetSpan(address, (int)Math.Min(int.MaxValue, Exports.Memory.GetLength() - address));
+        var end = span.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(end < 0 ? span : span[..end]);
+    }
+
+    /// <summary>Sends a runtime log line to the host's trace.</summary>
+    public void Trace(string message) => _image.Trace?.Invoke(Name, message);
+
+    /// <summary>Captures the host-side state that goes with this sandbox's memory.</summary>
+    public ImageState CaptureState() => new(DispatchMethod, MailboxAddress, MonotonicNowMs, TimerDueMs, BackgroundWorkPending, Files.CaptureTable());
+
+    /// <summary>A span of guest memory (valid until the guest runs again).</summary>
+    public Span<byte> Span(int address, int length) => Exports.Memory.GetSpan(address, length);
+
+    /// <inheritdoc />
+    public void WriteOutput(DeviceKind stream, ReadOnlySpan<byte> bytes)
+    {
+        var index = stream == DeviceKind.StandardError ? 1 : 0;
+        var chars = new char[_outputDecoders[index].GetCharCount(bytes, flush: false)];
+        _outputDecoders[index].GetChars(bytes, chars, flush: false);
+        var line = _outputLines[index];
+        foreach (var c in chars)
+        {
+            if (c == '\n')
+            {
+                EmitLine(index);
+            }
+            else if (line.Length < 64 * 1024)
+            {
+                line.Append(c);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public int ExchangeWithHost(Span<byte> buffer)
+    {
+        if (buffer.Length < 4)
+        {
+            return -Errno.Invalid;
+        }
+        var requestLength = BinaryPrimitives.ReadInt32LittleEndian(buffer);
+        byte[] reply;
+        if (requestLength == HostChannel.FetchPendingReply)
+        {
+            reply = _pendingHostReply ?? [];
+            _pendingHostReply = null;
+        }
+        else if (requestLength < 0 || requestLength > buffer.Length - 4)
+        {
+            return -Errno.Invalid;
+        }
+        else
+        {
+            reply = HostRequestHandler(buffer.Slice(4, requestLength));
+        }
+
+        BinaryPrimitives.WriteInt32LittleEndian(buffer, reply.Length);
+        if (reply.Length > buffer.Length - 4)
+        {
+            // Too big for the guest's buffer: keep it and let the guest fetch it with a larger one.
+            _pendingHostReply = reply;
+            return 4;
+        }
+        reply.CopyTo(buffer[4..]);
+        return 4 + reply.Length;
+    }
+
+    /// <summary>Flushes partial output lines and releases the store.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        for (var i = 0; i < _outputLines.Length; i++)
+        {
+            if (_outputLines[i].Length > 0)
+            {
+                EmitLine(i);
+            }
+        }
+        _store.Dispose();
+    }
+
+    private void EmitLine(int index)
+    {
+        var text = _outputLines[index].ToString().TrimEnd('\r');
+        _outputLines[index].Clear();
+        Output(new GuestOutput(Name, index == 1 ? GuestOutputStream.StandardError : GuestOutputStream.StandardOutput, text));
+    }
+
+    private void SetDeadline(TimeSpan timeout)
+    {
+        var ticks = (ulong)Math.Ceiling(timeout.TotalMilliseconds / SandboxEngine.EpochTickMilliseconds) + 1;
+        _store.SetEpochDeadline(ticks);
+    }
+
+    private string Describe(Exception e)
+    {
+        if (PendingFault is { } pending)
+        {
+            return pending;
+        }
+        for (var inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SandboxFault fault)
+            {
+                return fault.Message;
+            }
+        }
+        if (e is TrapException trap)
+        {
+            return trap.Type switch
+            {
+                TrapCode.Interrupt => $"The call ran past its CPU deadline of {Limits.CallTimeout.TotalSeconds:0.###} s and was stopped (IsolatedRuntimeHostOptions.CallTimeout).",
+                TrapCode.StackOverflow => "The guest overflowed its WebAssembly stack (deep or infinite recursion).",
+                TrapCode.MemoryOutOfBounds => "The guest accessed memory out of bounds.",
+                TrapCode.Unreachable => "The guest reached an unreachable instruction (a crash inside the runtime).",
+                _ => $"The guest trapped ({trap.Type}): {FirstLine(trap.Message)}",
+            };
+        }
+        return $"The guest trapped: {FirstLine(e.Message)}";
+    }
+
+    private static string FirstLine(string message)
+    {
+        var newline = message.IndexOf('\n');
+        return newline < 0 ? message : message[..newline];
+    }
+}

@@ -1,0 +1,36 @@
+using IsolateGrains.Engine.FileSystem;
+using Wasmtime;
+
+namespace IsolateGrains.Engine;
+
+/// <summary>
+/// Everything a new sandbox is instantiated from: the compiled (pre-initialized) module, the host
+/// state captured with it, the shared file system, and the host's limits and sinks.
+/// </summary>
+internal sealed class SandboxImage(
+    SandboxEngine engine,
+    Module module,
+    ImageState state,
+    VirtualFileSystem fileSystem,
+    SandboxLimits limits,
+    TimeProvider clock,
+    Action<GuestOutput> output,
+    Action<string, string>? trace)
+{
+    /// <summary>The engine and linker.</summary>
+    public SandboxEngine Engine { get; } = engine;
+    /// <summary>The compiled module.</summary>
+    public Module Module { get; } = module;
+    /// <summary>The host state captured with the module's memory.</summary>
+    public ImageState State { get; } = state;
+    /// <summary>The shared read-only files.</summary>
+    public VirtualFileSystem FileSystem { get; } = fileSystem;
+    /// <summary>The limits.</summary>
+    public SandboxLimits Limits { get; } = limits;
+    /// <summary>The wall clock sandboxes see.</summary>
+    public TimeProvider Clock { get; } = clock;
+    /// <summary>Where console output goes.</summary>
+    public Action<GuestOutput> Output { get; } = output;
+    /// <summary>Where runtime log lines go (sandbox name, text).</summary>
+    public Action<string, string>? Trace { get; } = trace;
+}

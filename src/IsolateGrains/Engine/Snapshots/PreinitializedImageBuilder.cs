@@ -1,0 +1,54 @@
+using IsolateGrains.Engine.Boot;
+using IsolateGrains.Engine.FileSystem;
+using Wasmtime;
+
+namespace IsolateGrains.Engine.Snapshots;
+
+/// <summary>
+/// Wizer, in C#: boots the runtime once, warms the paths every call takes, and writes a new module
+/// whose memory is that booted runtime (one dense data segment, so Wasmtime maps it copy-on-write)
+/// and whose globals start where the booted instance left them. A new sandbox is then an
+/// instantiation of that module, not a boot.
+/// </summary>
+internal static class PreinitializedImageBuilder
+{
+    /// <summary>Builds the pre-initialized module bytes and the host state that goes with them.</summary>
+    public static (byte[] Module, ImageState State) Build(SandboxEngine engine, WasmRuntimePack pack, VirtualFileSystem fileSystem, Action<string, string>? trace)
+    {
+        var original = File.ReadAllBytes(pack.NativeModulePath);
+        var instrumented = WasmModuleRewriter.ExportDefinedGlobals(original, WasmModuleRewriter.GlobalExportPrefix);
+        using var bootModule = Module.FromBytes(engine.Engine, "dotnet-boot", instrumented);
+
+        // The builder's own limits: generous, since the image is shared by hosts with any limits.
+        var limits = new SandboxLimits(MaxMemoryBytes: 1L << 31, CallTimeout: TimeSpan.FromMinutes(5), MaxPayloadBytes: 64 * 1024 * 1024, MaxScratchBytes: 1024 * 1024);
+        var bootImage = new SandboxImage(engine, bootModule, ImageState.Unbooted, fileSystem, limits, TimeProvider.System,
+            line => trace?.Invoke(line.Sandbox, line.Text), trace);
+        using var sandbox = new Sandbox(bootImage, "image-builder", static _ => [0xC0] /* nil: no assemblies beyond the runtime's own */);
+
+        RuntimeBooter.Boot(sandbox, pack);
+        GuestRequests.ReadReply(sandbox.Call(GuestRequests.Warmup()));
+        var probe = GuestRequests.WarmupProbe.CreateDelegate<Func<int>>();
+        if (GuestRequests.Deserialize<int>(GuestRequests.ReadReply(sandbox.Call(GuestRequests.InvokeDelegate(probe)))) != probe())
+        {
+            throw new IsolatedException("The sandbox returned a wrong answer while its image was being built.");
+        }
+
+        var memory = sandbox.Exports.Memory.GetSpan(0, checked((int)sandbox.Exports.Memory.GetLength())).ToArray();
+        var globals = WasmModuleRewriter.ReadDefinedGlobals(instrumented)
+            .Where(g => g.IsMutable)
+            .Select(g => (g.Index, Bits(sandbox.Instance.GetGlobal(WasmModuleRewriter.GlobalExportPrefix + g.Index)!.GetValue())))
+            .ToArray();
+        var state = sandbox.CaptureState();
+        return (WasmModuleRewriter.BuildPreinitializedModule(instrumented, memory, globals), state);
+    }
+
+    /// <summary>The raw bits of a global's value, as the rewriter takes them.</summary>
+    private static long Bits(object? value) => value switch
+    {
+        int i => i,
+        long l => l,
+        float f => BitConverter.SingleToInt32Bits(f),
+        double d => BitConverter.DoubleToInt64Bits(d),
+        _ => throw new NotSupportedException($"A global of type {value?.GetType().Name ?? "null"} cannot be captured."),
+    };
+}
