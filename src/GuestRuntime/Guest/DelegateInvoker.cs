@@ -9,7 +9,7 @@ namespace IsolateGrains.Guest;
 /// Runs a delegate the host sent: the method is found by its declaring type and metadata token (the
 /// module version id proves both sides mean the same build), the target (a lambda's closure object)
 /// is deserialized, and the result is serialized as the method's declared return type.
-/// Request: <c>[InvokeDelegate, declaringTypeAssemblyQualifiedName, metadataToken, moduleVersionId, target|nil]</c>.
+/// Request: <c>[InvokeDelegate, assemblyName, declaringTypeFullName, metadataToken, moduleVersionId, closure|nil]</c>.
 /// </summary>
 internal static class DelegateInvoker
 {
@@ -18,12 +18,26 @@ internal static class DelegateInvoker
     /// <summary>Handles one request (the reader is positioned after the kind).</summary>
     public static void Invoke(ref MessagePackReader reader, IBufferWriter<byte> output)
     {
+        var assemblyName = reader.ReadString() ?? "";
         var typeName = reader.ReadString() ?? "";
         var token = reader.ReadInt32();
         var moduleVersionId = reader.ReadString() ?? "";
         var target = reader.TryReadNil() ? (ReadOnlySequence<byte>?)null : reader.ReadBytes();
 
-        var type = Type.GetType(typeName, throwOnError: true)!;
+        // Loading the assembly first makes a missing assembly a FileNotFoundException that names it.
+        Assembly assembly;
+        try
+        {
+            assembly = Assembly.Load(new AssemblyName(assemblyName));
+        }
+        catch (FileNotFoundException)
+        {
+            Replies.WriteException(output, new FileNotFoundException(
+                $"Could not load assembly '{assemblyName}' in the sandbox: no assembly loader of the host provides it " +
+                "(see IsolatedRuntimeHost.WithBinDirectoryAssemblyLoader and WithAssemblyLoader).", assemblyName));
+            return;
+        }
+        var type = assembly.GetType(typeName, throwOnError: true)!;
         if (type.Module.ModuleVersionId.ToString() != moduleVersionId)
         {
             Replies.WriteBadRequest(output,
@@ -40,9 +54,7 @@ internal static class DelegateInvoker
         object? instance = null;
         if (!method.IsStatic)
         {
-            instance = target is { } bytes
-                ? MessagePackSerializer.Deserialize(type, bytes, IsolatedSerializer.Options)
-                : null;
+            instance = target is { } bytes ? ClosureSerializer.Deserialize(type, bytes) : null;
             if (instance is null)
             {
                 Replies.WriteBadRequest(output, $"The delegate's target of type '{type.FullName}' was missing.");

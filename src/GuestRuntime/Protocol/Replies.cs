@@ -33,11 +33,19 @@ internal static class Replies
         writer.WriteArrayHeader(5);
         writer.Write((int)ReplyStatus.GuestException);
         writer.Write(exception.GetType().FullName);
-        writer.Write(exception.Message);
+        writer.Write(MessageOf(exception));
         writer.Write(exception.StackTrace);
         writer.Write(exception.ToString());
         writer.Flush();
     }
+
+    /// <summary>The exception's message; file errors name their file even where the runtime left the message empty.</summary>
+    private static string MessageOf(Exception exception) => exception switch
+    {
+        FileNotFoundException { FileName: { Length: > 0 } file } e when !e.Message.Contains(file, StringComparison.Ordinal) =>
+            $"Could not load file or assembly '{file}'. {e.Message}".TrimEnd(),
+        _ => exception.Message,
+    };
 
     /// <summary>A reply saying the request could not be carried out as asked.</summary>
     public static void WriteBadRequest(IBufferWriter<byte> output, string message)

@@ -47,20 +47,20 @@ internal static class GuestRequests
         {
             try
             {
-                target = MessagePackSerializer.Serialize(declaringType, @delegate.Target, IsolatedSerializer.Options);
+                target = ClosureSerializer.Serialize(method, @delegate.Target!);
             }
             catch (MessagePackSerializationException e)
             {
-                throw new IsolatedException(
-                    $"The values captured by the lambda ({declaringType.FullName}) could not be serialized for the sandbox: {e.InnerException?.Message ?? e.Message}", e);
+                throw new IsolatedException($"The values captured by the lambda could not be serialized for the sandbox: {e.Message}", e);
             }
         }
 
         var output = new ArrayBufferWriter<byte>();
         var writer = new MessagePackWriter(output);
-        writer.WriteArrayHeader(5);
+        writer.WriteArrayHeader(6);
         writer.Write((int)GuestRequestKind.InvokeDelegate);
-        writer.Write(declaringType.AssemblyQualifiedName);
+        writer.Write(declaringType.Assembly.FullName);
+        writer.Write(declaringType.FullName);
         writer.Write(method.MetadataToken);
         writer.Write(method.Module.ModuleVersionId.ToString());
         if (target is null)

@@ -158,6 +158,10 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
             {
                 throw new SandboxFault("The guest dispatcher returned no valid reply.");
             }
+            if (responseLength > Limits.MaxPayloadBytes)
+            {
+                throw new IsolatedException($"The reply is {responseLength:N0} bytes, more than the maximum payload of {Limits.MaxPayloadBytes:N0} bytes (IsolatedRuntimeHostOptions.MaxPayloadBytes).");
+            }
             return memory.GetSpan(responsePointer, responseLength).ToArray();
         });
     }

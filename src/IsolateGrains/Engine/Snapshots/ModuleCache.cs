@@ -98,6 +98,21 @@ internal sealed class ModuleCache(string directory)
         var stateTemporary = StatePath(key) + "." + Guid.NewGuid().ToString("N") + ".tmp";
         File.WriteAllText(stateTemporary, JsonSerializer.Serialize(entry));
         File.Move(stateTemporary, StatePath(key), overwrite: true);
+        PruneOldEntries(keep: 3);
+    }
+
+    /// <summary>Deletes all but the newest entries: each is tens of megabytes, and old ones are never used again.</summary>
+    private void PruneOldEntries(int keep)
+    {
+        var stale = new DirectoryInfo(Directory).GetFiles("*.json")
+            .OrderByDescending(f => f.LastWriteTimeUtc)
+            .Skip(keep);
+        foreach (var state in stale)
+        {
+            var key = Path.GetFileNameWithoutExtension(state.Name);
+            TryDelete(ModulePath(key));
+            TryDelete(state.FullName);
+        }
     }
 
     private static string HashFile(string path)
