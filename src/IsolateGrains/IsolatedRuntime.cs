@@ -48,12 +48,17 @@ public sealed class IsolatedRuntime : IDisposable
     private ReadOnlyMemory<byte>? InvokeCore(Delegate @delegate)
     {
         ArgumentNullException.ThrowIfNull(@delegate);
-        var request = GuestRequests.InvokeDelegate(@delegate);
-        return GuestRequests.ReadReply(Call(request));
+        return Call(sandbox =>
+        {
+            var request = GuestRequests.InvokeDelegate(@delegate, sandbox.KnownMethodKeys, out var key);
+            var result = GuestRequests.ReadReply(sandbox.Call(request));
+            sandbox.KnownMethodKeys.Add(key);
+            return result;
+        });
     }
 
-    /// <summary>Sends one request, one at a time; replaces the sandbox after a fatal fault.</summary>
-    internal byte[] Call(byte[] request)
+    /// <summary>Runs <paramref name="body"/> on the sandbox, one call at a time; replaces the sandbox after a fatal fault.</summary>
+    internal T Call<T>(Func<Sandbox, T> body)
     {
         _turn.Wait();
         try
@@ -61,7 +66,7 @@ public sealed class IsolatedRuntime : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             try
             {
-                return _sandbox.Call(request);
+                return body(_sandbox);
             }
             catch (IsolatedException e) when (e.IsFatal)
             {

@@ -143,32 +143,8 @@ public sealed class IsolatedRuntimeHost : IDisposable
     }
 
     /// <summary>Answers the requests the guest runtime itself makes (assembly loads).</summary>
-    internal byte[] HandleHostRequest(ReadOnlySpan<byte> request)
-    {
-        var output = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(output);
-        try
-        {
-            var reader = new MessagePackReader(request.ToArray());
-            var count = reader.ReadArrayHeader();
-            var kind = count >= 1 ? (HostRequestKind)reader.ReadInt32() : 0;
-            if (kind == HostRequestKind.LoadAssembly && count == 2 && LoadAssembly(reader.ReadString() ?? "") is { } bytes)
-            {
-                writer.Write(bytes);
-            }
-            else
-            {
-                writer.WriteNil();
-            }
-        }
-        catch (MessagePackSerializationException e)
-        {
-            _logger.LogWarning("A sandbox sent a malformed request: {Message}", e.Message);
-            writer.WriteNil();
-        }
-        writer.Flush();
-        return output.WrittenSpan.ToArray();
-    }
+    internal byte[] HandleHostRequest(ReadOnlySpan<byte> request) =>
+        HostRequests.Handle(request, LoadAssembly, problem => _logger.LogWarning("A sandbox sent a malformed request: {Problem}", problem));
 
     /// <summary>Finds an assembly's bytes through the loaders (cached per host). Null when none knows it.</summary>
     internal byte[]? LoadAssembly(string fullName)

@@ -6,28 +6,77 @@ using MessagePack;
 namespace IsolateGrains.Guest;
 
 /// <summary>
-/// Runs a delegate the host sent: the method is found by its declaring type and metadata token (the
-/// module version id proves both sides mean the same build), the target (a lambda's closure object)
-/// is deserialized, and the result is serialized as the method's declared return type.
-/// Request: <c>[InvokeDelegate, assemblyName, declaringTypeFullName, metadataToken, moduleVersionId, closure|nil]</c>.
+/// Runs a delegate the host sent. The method is named by a 64-bit key; the first time a sandbox sees a
+/// key the host adds the descriptor (assembly, type, metadata token, module version id), the method is
+/// resolved and a <see cref="MethodRunner"/> cached; later calls skip straight to it. The target (a
+/// lambda's closure) is deserialized field by field.
+/// Request: <c>[InvokeDelegate, key, [assembly, type, token, moduleVersionId] | nil, target | nil]</c>.
 /// </summary>
 internal static class DelegateInvoker
 {
-    private static readonly Dictionary<(Type Type, int Token), MethodInfo> s_methods = new();
+    private static readonly Dictionary<ulong, MethodRunner> s_runners = new();
 
     /// <summary>Handles one request (the reader is positioned after the kind).</summary>
-    public static void Invoke(ref MessagePackReader reader, IBufferWriter<byte> output)
+    public static void Invoke(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
     {
+        var key = reader.ReadUInt64();
+        if (!s_runners.TryGetValue(key, out var runner))
+        {
+            if (reader.TryReadNil())
+            {
+                Replies.WriteBadRequest(output, $"The sandbox does not know method key {key:X16} and no descriptor came with it.");
+                return;
+            }
+            runner = Resolve(ref reader, output);
+            if (runner is null)
+            {
+                return;
+            }
+            s_runners[key] = runner;
+        }
+        else
+        {
+            reader.Skip();
+        }
+
+        object? target = null;
+        if (runner.NeedsTarget)
+        {
+            if (reader.TryReadNil())
+            {
+                Replies.WriteBadRequest(output, $"The delegate's target of type '{runner.DeclaringType.FullName}' was missing.");
+                return;
+            }
+            target = ClosureSerializer.Deserialize(ref reader, runner.DeclaringType);
+        }
+
+        try
+        {
+            runner.Run(target, output);
+        }
+        catch (Exception e)
+        {
+            output.ResetWrittenCount();
+            Replies.WriteException(output, e);
+        }
+    }
+
+    private static MethodRunner? Resolve(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
+    {
+        if (reader.ReadArrayHeader() != 4)
+        {
+            Replies.WriteBadRequest(output, "The method descriptor was malformed.");
+            return null;
+        }
         var assemblyName = reader.ReadString() ?? "";
         var typeName = reader.ReadString() ?? "";
         var token = reader.ReadInt32();
         var moduleVersionId = reader.ReadString() ?? "";
-        var target = reader.TryReadNil() ? (ReadOnlySequence<byte>?)null : reader.ReadBytes();
 
-        // Loading the assembly first makes a missing assembly a FileNotFoundException that names it.
         Assembly assembly;
         try
         {
+            // Loading the assembly first makes a missing assembly a FileNotFoundException that names it.
             assembly = Assembly.Load(new AssemblyName(assemblyName));
         }
         catch (FileNotFoundException)
@@ -35,70 +84,23 @@ internal static class DelegateInvoker
             Replies.WriteException(output, new FileNotFoundException(
                 $"Could not load assembly '{assemblyName}' in the sandbox: no assembly loader of the host provides it " +
                 "(see IsolatedRuntimeHost.WithBinDirectoryAssemblyLoader and WithAssemblyLoader).", assemblyName));
-            return;
+            return null;
         }
         var type = assembly.GetType(typeName, throwOnError: true)!;
         if (type.Module.ModuleVersionId.ToString() != moduleVersionId)
         {
             Replies.WriteBadRequest(output,
-                $"The sandbox loaded a different build of assembly '{type.Assembly.FullName}' than the host uses (module version {type.Module.ModuleVersionId}, host {moduleVersionId}). Check the host's assembly loaders.");
-            return;
+                $"The sandbox has a different build of assembly '{type.Assembly.FullName}' than the host (module version {type.Module.ModuleVersionId}, host {moduleVersionId}). " +
+                "Methods of the .NET libraries themselves cannot be sent (the sandbox runs its own build of them): wrap the call in a lambda.");
+            return null;
         }
-        var method = FindMethod(type, token);
-        if (method is null)
+        const BindingFlags All = BindingFlags.DeclaredOnly | BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic;
+        var method = type.GetMethods(All).FirstOrDefault(m => m.MetadataToken == token);
+        if (method is null || method.GetParameters().Length != 0)
         {
-            Replies.WriteBadRequest(output, $"Method token 0x{token:X8} was not found on type '{type.FullName}'.");
-            return;
+            Replies.WriteBadRequest(output, $"Method token 0x{token:X8} does not name a parameterless method of type '{type.FullName}'.");
+            return null;
         }
-
-        object? instance = null;
-        if (!method.IsStatic)
-        {
-            instance = target is { } bytes ? ClosureSerializer.Deserialize(type, bytes) : null;
-            if (instance is null)
-            {
-                Replies.WriteBadRequest(output, $"The delegate's target of type '{type.FullName}' was missing.");
-                return;
-            }
-        }
-
-        object? result;
-        try
-        {
-            result = method.Invoke(instance, BindingFlags.DoNotWrapExceptions, binder: null, parameters: null, culture: null);
-        }
-        catch (Exception e)
-        {
-            Replies.WriteException(output, e);
-            return;
-        }
-        WriteResult(output, method.ReturnType, result);
-    }
-
-    /// <summary>Serializes a result (void methods reply nil).</summary>
-    public static void WriteResult(IBufferWriter<byte> output, Type returnType, object? result)
-    {
-        if (returnType == typeof(void))
-        {
-            Replies.WriteSuccess(output, default, hasResult: false);
-            return;
-        }
-        var bytes = MessagePackSerializer.Serialize(returnType, result, IsolatedSerializer.Options);
-        Replies.WriteSuccess(output, bytes, hasResult: true);
-    }
-
-    private static MethodInfo? FindMethod(Type type, int token)
-    {
-        if (!s_methods.TryGetValue((type, token), out var method))
-        {
-            const BindingFlags All = BindingFlags.DeclaredOnly | BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic;
-            method = type.GetMethods(All).FirstOrDefault(m => m.MetadataToken == token);
-            if (method is null)
-            {
-                return null;
-            }
-            s_methods[(type, token)] = method;
-        }
-        return method;
+        return MethodRunner.Create(method);
     }
 }

@@ -42,7 +42,7 @@ internal static unsafe class GuestDispatcher
         WriteReply(mailbox, s_output.WrittenSpan);
     }
 
-    private static void Handle(byte[] request, IBufferWriter<byte> output)
+    private static void Handle(byte[] request, ArrayBufferWriter<byte> output)
     {
         var reader = new MessagePackReader(request);
         var count = reader.ReadArrayHeader();

@@ -41,8 +41,7 @@ internal static class Warmup
         // A delegate through the same path user lambdas take: type lookup by name, reflection invoke, result serialization.
         var captured = copy.Number;
         Func<int> probe = () => captured + 1;
-        var result = probe.Method.Invoke(probe.Target, null);
-        DelegateInvoker.WriteResult(output, typeof(int), result);
+        MethodRunner.Create(probe.Method).Run(probe.Target, output);
     }
 
     /// <summary>A static method the image builder invokes through the delegate path.</summary>

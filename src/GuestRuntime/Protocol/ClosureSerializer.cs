@@ -1,4 +1,4 @@
-using System.Buffers;
+using System.Collections.Concurrent;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using MessagePack;
@@ -9,47 +9,43 @@ namespace IsolateGrains.Protocol;
 /// Serializes a lambda's closure object field by field: a MessagePack map from field name to the
 /// field's value serialized as its declared type, with nested closures as nested maps. Only the
 /// fields the lambda uses are written (see <see cref="ClosureFields"/>); the guest creates the
-/// closure without running a constructor and sets those fields.
+/// closure without running a constructor and sets those fields. Plans are cached per method and
+/// per closure type, so the reflection happens once.
 /// </summary>
 internal static class ClosureSerializer
 {
     private const BindingFlags InstanceFields = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+    private static readonly ConcurrentDictionary<MethodInfo, Dictionary<Type, FieldInfo[]>?> s_usedFields = new();
+    private static readonly ConcurrentDictionary<Type, Dictionary<string, FieldInfo>> s_fieldsByName = new();
 
-    /// <summary>Writes <paramref name="target"/> (a closure, or any object) for <paramref name="method"/>.</summary>
-    public static byte[] Serialize(MethodInfo method, object target)
+    /// <summary>Writes the target of a delegate to <paramref name="method"/> (a closure, or any object for a method group).</summary>
+    public static void Serialize(ref MessagePackWriter writer, MethodInfo method, object target)
     {
         var type = target.GetType();
         if (!ClosureFields.IsClosureType(type))
         {
-            // A method group on an ordinary object: send the object itself.
-            return MessagePackSerializer.Serialize(type, target, IsolatedSerializer.Options);
+            MessagePackSerializer.Serialize(type, ref writer, target, IsolatedSerializer.Options);
+            return;
         }
-        var used = ClosureFields.Find(method);
-        var output = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(output);
+        var used = s_usedFields.GetOrAdd(method, static m => ClosureFields.Find(m)?.ToDictionary(p => p.Key, p => p.Value.ToArray()));
         WriteClosure(ref writer, target, used);
-        writer.Flush();
-        return output.WrittenSpan.ToArray();
     }
 
     /// <summary>Reads an object of <paramref name="type"/> written by <see cref="Serialize"/>.</summary>
-    public static object Deserialize(Type type, ReadOnlySequence<byte> bytes)
+    public static object Deserialize(ref MessagePackReader reader, Type type)
     {
         if (!ClosureFields.IsClosureType(type))
         {
-            return MessagePackSerializer.Deserialize(type, bytes, IsolatedSerializer.Options)
+            return MessagePackSerializer.Deserialize(type, ref reader, IsolatedSerializer.Options)
                 ?? throw new MessagePackSerializationException($"The target of type {type.FullName} was null.");
         }
-        var reader = new MessagePackReader(bytes);
         return ReadClosure(ref reader, type);
     }
 
-    private static void WriteClosure(ref MessagePackWriter writer, object closure, Dictionary<Type, HashSet<FieldInfo>>? used)
+    private static void WriteClosure(ref MessagePackWriter writer, object closure, Dictionary<Type, FieldInfo[]>? used)
     {
         var type = closure.GetType();
-        var fields = type.GetFields(InstanceFields)
-            .Where(f => used is null || (used.TryGetValue(type, out var set) && set.Any(u => u.Name == f.Name)))
-            .ToArray();
+        var fields = used is null ? type.GetFields(InstanceFields) : used.GetValueOrDefault(type) ?? [];
         writer.WriteMapHeader(fields.Length);
         foreach (var field in fields)
         {
@@ -62,7 +58,7 @@ internal static class ClosureSerializer
             }
             try
             {
-                writer.Write(MessagePackSerializer.Serialize(field.FieldType, value, IsolatedSerializer.Options));
+                MessagePackSerializer.Serialize(field.FieldType, ref writer, value, IsolatedSerializer.Options);
             }
             catch (MessagePackSerializationException e)
             {
@@ -76,19 +72,19 @@ internal static class ClosureSerializer
     private static object ReadClosure(ref MessagePackReader reader, Type type)
     {
         var closure = RuntimeHelpers.GetUninitializedObject(type);
+        var fields = s_fieldsByName.GetOrAdd(type, static t => t.GetFields(InstanceFields).ToDictionary(f => f.Name, StringComparer.Ordinal));
         var count = reader.ReadMapHeader();
         for (var i = 0; i < count; i++)
         {
             var name = reader.ReadString() ?? "";
-            var field = type.GetField(name, InstanceFields)
-                ?? throw new MessagePackSerializationException($"The closure {type.FullName} has no field '{name}'.");
-            if (ClosureFields.IsClosureType(field.FieldType) && reader.NextMessagePackType == MessagePackType.Map)
+            if (!fields.TryGetValue(name, out var field))
             {
-                field.SetValue(closure, ReadClosure(ref reader, field.FieldType));
-                continue;
+                throw new MessagePackSerializationException($"The closure {type.FullName} has no field '{name}'.");
             }
-            var bytes = reader.ReadBytes() ?? throw new MessagePackSerializationException($"The closure field '{name}' had no value.");
-            field.SetValue(closure, MessagePackSerializer.Deserialize(field.FieldType, bytes, IsolatedSerializer.Options));
+            var value = ClosureFields.IsClosureType(field.FieldType) && reader.NextMessagePackType == MessagePackType.Map
+                ? ReadClosure(ref reader, field.FieldType)
+                : MessagePackSerializer.Deserialize(field.FieldType, ref reader, IsolatedSerializer.Options);
+            field.SetValue(closure, value);
         }
         return closure;
     }

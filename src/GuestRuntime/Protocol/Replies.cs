@@ -4,25 +4,24 @@ using MessagePack;
 namespace IsolateGrains.Protocol;
 
 /// <summary>
-/// Writes the replies the guest sends back: <c>[Success, result]</c>,
+/// Writes the replies the guest sends back: <c>[Success, value]</c> (the result inline, nil for none),
 /// <c>[GuestException, type, message, stackTrace, fullText]</c> or <c>[BadRequest, message]</c>.
 /// </summary>
 internal static class Replies
 {
-    /// <summary>A successful reply carrying <paramref name="result"/> (serialized bytes, or null for no value).</summary>
-    public static void WriteSuccess(IBufferWriter<byte> output, ReadOnlySpan<byte> result, bool hasResult)
+    /// <summary>Starts a successful reply; the caller writes exactly one value next and flushes.</summary>
+    public static void BeginSuccess(ref MessagePackWriter writer)
     {
-        var writer = new MessagePackWriter(output);
         writer.WriteArrayHeader(2);
         writer.Write((int)ReplyStatus.Success);
-        if (hasResult)
-        {
-            writer.Write(result);
-        }
-        else
-        {
-            writer.WriteNil();
-        }
+    }
+
+    /// <summary>A successful reply with no value.</summary>
+    public static void WriteEmptySuccess(IBufferWriter<byte> output)
+    {
+        var writer = new MessagePackWriter(output);
+        BeginSuccess(ref writer);
+        writer.WriteNil();
         writer.Flush();
     }
 
@@ -39,14 +38,6 @@ internal static class Replies
         writer.Flush();
     }
 
-    /// <summary>The exception's message; file errors name their file even where the runtime left the message empty.</summary>
-    private static string MessageOf(Exception exception) => exception switch
-    {
-        FileNotFoundException { FileName: { Length: > 0 } file } e when !e.Message.Contains(file, StringComparison.Ordinal) =>
-            $"Could not load file or assembly '{file}'. {e.Message}".TrimEnd(),
-        _ => exception.Message,
-    };
-
     /// <summary>A reply saying the request could not be carried out as asked.</summary>
     public static void WriteBadRequest(IBufferWriter<byte> output, string message)
     {
@@ -56,4 +47,12 @@ internal static class Replies
         writer.Write(message);
         writer.Flush();
     }
+
+    /// <summary>The exception's message; file errors name their file even where the runtime left the message empty.</summary>
+    private static string MessageOf(Exception exception) => exception switch
+    {
+        FileNotFoundException { FileName: { Length: > 0 } file } e when !e.Message.Contains(file, StringComparison.Ordinal) =>
+            $"Could not load file or assembly '{file}'. {e.Message}".TrimEnd(),
+        _ => exception.Message,
+    };
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Reflection;
 using IsolateGrains.Protocol;
 using MessagePack;
@@ -24,54 +25,61 @@ internal static class GuestRequests
     }
 
     /// <summary>
-    /// Encodes a delegate invocation: the method by declaring type and metadata token, and the target
-    /// (a lambda's closure object with its captured values) serialized with MessagePack.
+    /// Encodes a delegate invocation: the method by its key (plus its descriptor when the sandbox has not
+    /// seen that key yet) and the target, a lambda's closure with the captured values it uses.
     /// </summary>
-    public static byte[] InvokeDelegate(Delegate @delegate)
+    /// <param name="delegate">The lambda or method group.</param>
+    /// <param name="keysKnownToSandbox">Method keys the sandbox has already resolved (their descriptors are left out).</param>
+    /// <param name="key">The method's key, to add to <paramref name="keysKnownToSandbox"/> once the call succeeded.</param>
+    public static byte[] InvokeDelegate(Delegate @delegate, IReadOnlySet<ulong> keysKnownToSandbox, out ulong key)
     {
         ArgumentNullException.ThrowIfNull(@delegate);
-        if (@delegate.GetInvocationList().Length != 1)
+        if (@delegate.HasSingleTarget is false)
         {
             throw new ArgumentException("A multicast delegate cannot be sent to a sandbox; pass a single lambda or method.", nameof(@delegate));
         }
         var method = @delegate.Method;
-        var declaringType = method.DeclaringType
-            ?? throw new ArgumentException($"Method '{method.Name}' has no declaring type (dynamic methods cannot be sent to a sandbox).", nameof(@delegate));
-        if (method is not { IsStatic: true } && @delegate.Target is null)
+        var plan = s_plans.GetOrAdd(method, static m => new DelegatePlan(MethodDescriptor.For(m)));
+        if (!method.IsStatic && @delegate.Target is null)
         {
             throw new ArgumentException("The delegate has no target.", nameof(@delegate));
         }
 
-        byte[]? target = null;
-        if (!method.IsStatic)
+        var output = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(output);
+        writer.WriteArrayHeader(4);
+        writer.Write((int)GuestRequestKind.InvokeDelegate);
+        writer.Write(plan.Descriptor.Key);
+        var sendDescriptor = !keysKnownToSandbox.Contains(plan.Descriptor.Key);
+        if (sendDescriptor)
+        {
+            writer.WriteArrayHeader(4);
+            writer.Write(plan.Descriptor.AssemblyName);
+            writer.Write(plan.Descriptor.TypeName);
+            writer.Write(plan.Descriptor.MetadataToken);
+            writer.Write(plan.Descriptor.ModuleVersionId);
+        }
+        else
+        {
+            writer.WriteNil();
+        }
+        if (method.IsStatic)
+        {
+            writer.WriteNil();
+        }
+        else
         {
             try
             {
-                target = ClosureSerializer.Serialize(method, @delegate.Target!);
+                ClosureSerializer.Serialize(ref writer, method, @delegate.Target!);
             }
             catch (MessagePackSerializationException e)
             {
                 throw new IsolatedException($"The values captured by the lambda could not be serialized for the sandbox: {e.Message}", e);
             }
         }
-
-        var output = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(output);
-        writer.WriteArrayHeader(6);
-        writer.Write((int)GuestRequestKind.InvokeDelegate);
-        writer.Write(declaringType.Assembly.FullName);
-        writer.Write(declaringType.FullName);
-        writer.Write(method.MetadataToken);
-        writer.Write(method.Module.ModuleVersionId.ToString());
-        if (target is null)
-        {
-            writer.WriteNil();
-        }
-        else
-        {
-            writer.Write(target);
-        }
         writer.Flush();
+        key = plan.Descriptor.Key;
         return output.WrittenSpan.ToArray();
     }
 
@@ -86,12 +94,10 @@ internal static class GuestRequests
             switch (status)
             {
                 case ReplyStatus.Success when count == 2:
-                    if (reader.TryReadNil())
-                    {
-                        return null;
-                    }
-                    var bytes = reader.ReadBytes() ?? throw new MessagePackSerializationException("missing result");
-                    return bytes.ToArray();
+                    // The result is inline: hand back its bytes for the caller to deserialize as its type.
+                    var start = (int)reader.Consumed;
+                    reader.Skip();
+                    return reply.AsMemory(start, (int)reader.Consumed - start);
                 case ReplyStatus.GuestException when count == 5:
                     var type = reader.ReadString() ?? "System.Exception";
                     var message = reader.ReadString() ?? "";
@@ -131,6 +137,8 @@ internal static class GuestRequests
         }
     }
 
-    /// <summary>The method the image builder invokes to warm the delegate path.</summary>
-    public static MethodInfo WarmupProbe { get; } = typeof(Guest.Warmup).GetMethod(nameof(Guest.Warmup.Probe), BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)!;
+    private static readonly ConcurrentDictionary<MethodInfo, DelegatePlan> s_plans = new();
+
+    /// <summary>What is worked out once per method.</summary>
+    private sealed record DelegatePlan(MethodDescriptor Descriptor);
 }

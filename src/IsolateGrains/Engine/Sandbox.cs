@@ -71,6 +71,9 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
     /// <summary>The mailbox's address in guest memory.</summary>
     public int MailboxAddress { get; set; }
 
+    /// <summary>Keys of the methods this sandbox has resolved and cached (see <see cref="GuestRequests.InvokeDelegate"/>).</summary>
+    public HashSet<ulong> KnownMethodKeys { get; } = [];
+
     /// <summary>The wall clock the guest sees.</summary>
     public TimeProvider Clock => _image.Clock;
 

@@ -23,15 +23,14 @@ internal static class PreinitializedImageBuilder
         var limits = new SandboxLimits(MaxMemoryBytes: 1L << 31, CallTimeout: TimeSpan.FromMinutes(5), MaxPayloadBytes: 64 * 1024 * 1024, MaxScratchBytes: 1024 * 1024);
         var bootImage = new SandboxImage(engine, bootModule, ImageState.Unbooted, fileSystem, limits, TimeProvider.System,
             line => trace?.Invoke(line.Sandbox, line.Text), trace);
-        using var sandbox = new Sandbox(bootImage, "image-builder", static _ => [0xC0] /* nil: no assemblies beyond the runtime's own */);
+        // The only assembly beyond the runtime's own that the builder serves is this library, for the probes.
+        var probeAssembly = typeof(ImageWarmupProbe).Assembly;
+        using var sandbox = new Sandbox(bootImage, "image-builder", request => HostRequests.Handle(request,
+            name => name.StartsWith(probeAssembly.GetName().Name + ",", StringComparison.Ordinal) ? File.ReadAllBytes(probeAssembly.Location) : null));
 
         RuntimeBooter.Boot(sandbox, pack);
         GuestRequests.ReadReply(sandbox.Call(GuestRequests.Warmup()));
-        var probe = GuestRequests.WarmupProbe.CreateDelegate<Func<int>>();
-        if (GuestRequests.Deserialize<int>(GuestRequests.ReadReply(sandbox.Call(GuestRequests.InvokeDelegate(probe)))) != probe())
-        {
-            throw new IsolatedException("The sandbox returned a wrong answer while its image was being built.");
-        }
+        WarmUserPaths(sandbox);
 
         var memory = sandbox.Exports.Memory.GetSpan(0, checked((int)sandbox.Exports.Memory.GetLength())).ToArray();
         var globals = WasmModuleRewriter.ReadDefinedGlobals(instrumented)
@@ -40,6 +39,37 @@ internal static class PreinitializedImageBuilder
             .ToArray();
         var state = sandbox.CaptureState();
         return (WasmModuleRewriter.BuildPreinitializedModule(instrumented, memory, globals), state);
+    }
+
+    /// <summary>Runs user-like lambdas from an assembly the sandbox must fetch from the host, twice each (first and repeat paths).</summary>
+    private static void WarmUserPaths(Sandbox sandbox)
+    {
+        for (var round = 0; round < 2; round++)
+        {
+            Expect(sandbox, ImageWarmupProbe.WithCapture(41), 42);
+            var user = Run<ImageWarmupProbe.ProbeResult>(sandbox, ImageWarmupProbe.WithUserType("probe"));
+            if (user is not { Name: "probe", Length: 5, Items.Count: 3 })
+            {
+                throw new IsolatedException("The sandbox returned a wrong answer while its image was being built.");
+            }
+            Run<object>(sandbox, ImageWarmupProbe.WithoutResult(round));
+        }
+    }
+
+    private static void Expect(Sandbox sandbox, Func<int> probe, int expected)
+    {
+        if (Run<int>(sandbox, probe) != expected)
+        {
+            throw new IsolatedException("The sandbox returned a wrong answer while its image was being built.");
+        }
+    }
+
+    private static T? Run<T>(Sandbox sandbox, Delegate probe)
+    {
+        var request = GuestRequests.InvokeDelegate(probe, sandbox.KnownMethodKeys, out var key);
+        var result = GuestRequests.Deserialize<T>(GuestRequests.ReadReply(sandbox.Call(request)));
+        sandbox.KnownMethodKeys.Add(key);
+        return result;
     }
 
     /// <summary>The raw bits of a global's value, as the rewriter takes them.</summary>

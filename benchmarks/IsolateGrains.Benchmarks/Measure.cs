@@ -1,0 +1,64 @@
+using System.Diagnostics;
+
+namespace IsolateGrains.Benchmarks;
+
+/// <summary>Small timing helpers for the quick table.</summary>
+internal static class Measure
+{
+    /// <summary>Runs <paramref name="action"/> <paramref name="count"/> times and returns each duration in microseconds, sorted.</summary>
+    public static double[] Samples(int count, Action action)
+    {
+        var samples = new double[count];
+        for (var i = 0; i < count; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            action();
+            samples[i] = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+        }
+        Array.Sort(samples);
+        return samples;
+    }
+
+    /// <summary>Mean microseconds per operation over a tight loop of <paramref name="iterations"/>.</summary>
+    public static double PerOperation(int iterations, Action action)
+    {
+        for (var i = 0; i < Math.Min(iterations, 1000); i++)
+        {
+            action();
+        }
+        var started = Stopwatch.GetTimestamp();
+        for (var i = 0; i < iterations; i++)
+        {
+            action();
+        }
+        return Stopwatch.GetElapsedTime(started).TotalMicroseconds / iterations;
+    }
+
+    /// <summary>The median of sorted samples.</summary>
+    public static double Median(double[] sorted) => sorted[sorted.Length / 2];
+
+    /// <summary>A percentile of sorted samples.</summary>
+    public static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * p))];
+
+    /// <summary>Resident memory of this process after a full collection.</summary>
+    public static long ResidentBytes()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        using var process = Process.GetCurrentProcess();
+        return process.WorkingSet64;
+    }
+
+    /// <summary>Formats microseconds with a sensible unit.</summary>
+    public static string Time(double microseconds) => microseconds switch
+    {
+        < 1 => $"{microseconds * 1000:0} ns",
+        < 1000 => $"{microseconds:0.0} µs",
+        < 1_000_000 => $"{microseconds / 1000:0.0} ms",
+        _ => $"{microseconds / 1_000_000:0.00} s",
+    };
+
+    /// <summary>Formats bytes in MiB or KiB.</summary>
+    public static string Bytes(double bytes) => bytes >= 1024 * 1024 ? $"{bytes / (1024 * 1024):0.00} MiB" : $"{bytes / 1024:0} KiB";
+}

@@ -1,0 +1,22 @@
+using BenchmarkDotNet.Running;
+using IsolateGrains.Benchmarks;
+
+// dotnet run -c Release --project benchmarks/IsolateGrains.Benchmarks                -> quick table (default)
+// dotnet run -c Release --project benchmarks/IsolateGrains.Benchmarks -- --bdn [BDN args] -> BenchmarkDotNet
+// The child mode is the "process per sandbox" baseline: it runs the same lambda in a fresh process.
+if (args is ["--child", var value])
+{
+    Func<int> lambda = () => int.Parse(value) + 1;
+    Console.WriteLine($"{lambda()} {Environment.WorkingSet}");
+    return 0;
+}
+if (args is ["--diag"])
+{
+    return SandboxDiagnostics.Run();
+}
+if (args.Length > 0 && args[0] == "--bdn")
+{
+    BenchmarkSwitcher.FromAssembly(typeof(QuickBenchmark).Assembly).Run(args[1..]);
+    return 0;
+}
+return QuickBenchmark.Run(args);

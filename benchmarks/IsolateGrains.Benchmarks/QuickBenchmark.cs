@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using IsolateGrains.Engine;
+using IsolateGrains.Engine.Boot;
+using Wasmtime;
+
+namespace IsolateGrains.Benchmarks;
+
+/// <summary>
+/// The quick table: every IsolateGrains figure beside its baseline, measured in this one process
+/// (the child-process baseline is started from here). Prints Markdown.
+/// </summary>
+public static class QuickBenchmark
+{
+    /// <summary>Runs the quick benchmark. Options: <c>--sandboxes N</c> for the largest memory run (default 1000).</summary>
+    public static int Run(string[] args)
+    {
+        var largest = args.Length >= 2 && args[0] == "--sandboxes" ? int.Parse(args[1]) : 1000;
+        var rows = new List<string[]>();
+        var options = new IsolatedRuntimeHostOptions { Output = _ => { } };
+
+        // Make sure the image exists, so "warm host start" is what it says.
+        var coldStarted = Stopwatch.GetTimestamp();
+        using (var first = new IsolatedRuntimeHost(options))
+        {
+            Console.Error.WriteLine($"first host: {Measure.Time(Stopwatch.GetElapsedTime(coldStarted).TotalMicroseconds)} ({(first.LoadedFromCache ? "from cache" : "built the image")})");
+        }
+
+        var hostStart = Measure.Samples(7, () => new IsolatedRuntimeHost(options).Dispose());
+        using var host = new IsolatedRuntimeHost(options).WithBinDirectoryAssemblyLoader();
+
+        // A new sandbox and its first call, against a fresh process running the same lambda.
+        var x = 41;
+        var newSandbox = Measure.Samples(200, () =>
+        {
+            using var runtime = new IsolatedRuntime(host);
+            if (runtime.Invoke(() => x + 1) != 42)
+            {
+                throw new InvalidOperationException("wrong answer");
+            }
+        });
+        var childProcess = Measure.Samples(5, () => RunChild(x));
+        var fullBoot = BootWithoutImage(host, 5);
+        rows.Add(["New sandbox + first call (median)", Measure.Time(Measure.Median(newSandbox)), Measure.Time(Measure.Median(childProcess)), "child `dotnet` process running the same lambda", "≤ 1 ms"]);
+        rows.Add(["New sandbox + first call (p90)", Measure.Time(Measure.Percentile(newSandbox, 0.9)), Measure.Time(Measure.Median(fullBoot)), "booting the runtime without the pre-initialized image", ""]);
+
+        // A trivial call into a warm sandbox, against calling the lambda directly.
+        using (var warm = new IsolatedRuntime(host))
+        {
+            Func<int> direct = () => x + 1;
+            var invoke = Measure.PerOperation(20_000, () => warm.Invoke(() => x + 1));
+            var directCall = Measure.PerOperation(10_000_000, () => direct());
+            rows.Add(["`Invoke(() => x + 1)`", Measure.Time(invoke), Measure.Time(directCall), "calling the lambda directly", "≤ 10 µs"]);
+        }
+
+        rows.Add(["Host start, warm cache (median)", Measure.Time(Measure.Median(hostStart)), "", "", "≤ 50 ms"]);
+
+        var childMemory = ChildWorkingSet(x);
+        foreach (var count in new[] { 100, largest })
+        {
+            var perSandbox = ResidentPerSandbox(host, count);
+            rows.Add([$"Resident memory per live sandbox after one call ({count:N0})", Measure.Bytes(perSandbox), Measure.Bytes(childMemory), "resident memory of the child process", "≤ 2 MB"]);
+        }
+
+        Console.WriteLine($"IsolateGrains quick benchmark — {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd}");
+        Console.WriteLine();
+        Console.WriteLine("| Measure | IsolateGrains | Baseline | Baseline is | Target |");
+        Console.WriteLine("|---|---:|---:|---|---|");
+        foreach (var row in rows)
+        {
+            Console.WriteLine($"| {string.Join(" | ", row)} |");
+        }
+        return 0;
+    }
+
+    private static void RunChild(int value)
+    {
+        using var process = Process.Start(ChildStart(value))!;
+        var output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (!output.StartsWith((value + 1).ToString(), StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"The child process answered '{output}'.");
+        }
+    }
+
+    private static long ChildWorkingSet(int value)
+    {
+        using var process = Process.Start(ChildStart(value))!;
+        var output = process.StandardOutput.ReadToEnd().Trim();
+        process.WaitForExit();
+        return long.Parse(output.Split(' ')[1]);
+    }
+
+    private static ProcessStartInfo ChildStart(int value)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+        start.ArgumentList.Add(typeof(QuickBenchmark).Assembly.Location);
+        start.ArgumentList.Add("--child");
+        start.ArgumentList.Add(value.ToString());
+        return start;
+    }
+
+    /// <summary>What a sandbox would cost without the image: instantiate the original module and boot Mono in it (compiling excluded).</summary>
+    private static double[] BootWithoutImage(IsolatedRuntimeHost host, int count)
+    {
+        var pack = WasmRuntimePack.Locate();
+        using var engine = new SandboxEngine();
+        using var module = Module.FromFile(engine.Engine, pack.NativeModulePath);
+        var image = new SandboxImage(engine, module, ImageState.Unbooted, host.Image.FileSystem, host.Image.Limits, TimeProvider.System, _ => { }, null);
+        return Measure.Samples(count, () =>
+        {
+            using var sandbox = new Sandbox(image, "boot-baseline", host.HandleHostRequest);
+            RuntimeBooter.Boot(sandbox, pack);
+        });
+    }
+
+    private static double ResidentPerSandbox(IsolatedRuntimeHost host, int count)
+    {
+        var before = Measure.ResidentBytes();
+        var runtimes = new List<IsolatedRuntime>(count);
+        var x = 1;
+        for (var i = 0; i < count; i++)
+        {
+            var runtime = new IsolatedRuntime(host);
+            runtime.Invoke(() => x + 1);
+            runtimes.Add(runtime);
+        }
+        var after = Measure.ResidentBytes();
+        runtimes.ForEach(r => r.Dispose());
+        return (after - before) / (double)count;
+    }
+}

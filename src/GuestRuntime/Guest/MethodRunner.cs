@@ -1,0 +1,130 @@
+using System.Buffers;
+using System.Reflection;
+using IsolateGrains.Protocol;
+using MessagePack;
+
+namespace IsolateGrains.Guest;
+
+/// <summary>
+/// Calls one method fast, again and again: built once per method with the method's own types, it
+/// calls through a typed delegate (no reflection per call) and serializes the result as the declared
+/// return type straight into the reply.
+/// </summary>
+internal abstract class MethodRunner(MethodInfo method)
+{
+    /// <summary>The method's declaring type (the closure type for lambdas).</summary>
+    public Type DeclaringType { get; } = method.DeclaringType!;
+
+    /// <summary>True for instance methods, which need a target.</summary>
+    public bool NeedsTarget { get; } = !method.IsStatic;
+
+    /// <summary>Invokes the method on <paramref name="target"/> and writes the successful reply.</summary>
+    public abstract void Run(object? target, IBufferWriter<byte> output);
+
+    /// <summary>Builds the runner for <paramref name="method"/>, a parameterless method.</summary>
+    public static MethodRunner Create(MethodInfo method)
+    {
+        var type = method.DeclaringType!;
+        var returnsValue = method.ReturnType != typeof(void);
+        Type runnerType;
+        if (method.IsStatic)
+        {
+            runnerType = returnsValue ? typeof(StaticFuncRunner<>).MakeGenericType(method.ReturnType) : typeof(StaticActionRunner);
+        }
+        else if (type.IsValueType)
+        {
+            // Rare (a method group on a struct): fall back to reflection.
+            return new ReflectionRunner(method);
+        }
+        else
+        {
+            runnerType = returnsValue
+                ? typeof(InstanceFuncRunner<,>).MakeGenericType(type, method.ReturnType)
+                : typeof(InstanceActionRunner<>).MakeGenericType(type);
+        }
+        return (MethodRunner)Activator.CreateInstance(runnerType, method)!;
+    }
+
+    private static void WriteResult<T>(IBufferWriter<byte> output, T value)
+    {
+        var writer = new MessagePackWriter(output);
+        Replies.BeginSuccess(ref writer);
+        MessagePackSerializer.Serialize(ref writer, value, IsolatedSerializer.Options);
+        writer.Flush();
+    }
+
+    private sealed class StaticFuncRunner<TResult> : MethodRunner
+    {
+        private readonly Func<TResult> _call;
+
+        public StaticFuncRunner(MethodInfo method) : base(method)
+        {
+            _call = method.CreateDelegate<Func<TResult>>();
+        }
+
+        public override void Run(object? target, IBufferWriter<byte> output) => WriteResult(output, _call());
+    }
+
+    private sealed class StaticActionRunner : MethodRunner
+    {
+        private readonly Action _call;
+
+        public StaticActionRunner(MethodInfo method) : base(method)
+        {
+            _call = method.CreateDelegate<Action>();
+        }
+
+        public override void Run(object? target, IBufferWriter<byte> output)
+        {
+            _call();
+            Replies.WriteEmptySuccess(output);
+        }
+    }
+
+    private sealed class InstanceFuncRunner<TTarget, TResult> : MethodRunner where TTarget : class
+    {
+        private readonly Func<TTarget, TResult> _call;
+
+        public InstanceFuncRunner(MethodInfo method) : base(method)
+        {
+            _call = method.CreateDelegate<Func<TTarget, TResult>>();
+        }
+
+        public override void Run(object? target, IBufferWriter<byte> output) => WriteResult(output, _call((TTarget)target!));
+    }
+
+    private sealed class InstanceActionRunner<TTarget> : MethodRunner where TTarget : class
+    {
+        private readonly Action<TTarget> _call;
+
+        public InstanceActionRunner(MethodInfo method) : base(method)
+        {
+            _call = method.CreateDelegate<Action<TTarget>>();
+        }
+
+        public override void Run(object? target, IBufferWriter<byte> output)
+        {
+            _call((TTarget)target!);
+            Replies.WriteEmptySuccess(output);
+        }
+    }
+
+    private sealed class ReflectionRunner(MethodInfo method) : MethodRunner(method)
+    {
+        private readonly MethodInfo _method = method;
+
+        public override void Run(object? target, IBufferWriter<byte> output)
+        {
+            var result = _method.Invoke(target, BindingFlags.DoNotWrapExceptions, binder: null, parameters: null, culture: null);
+            if (_method.ReturnType == typeof(void))
+            {
+                Replies.WriteEmptySuccess(output);
+                return;
+            }
+            var writer = new MessagePackWriter(output);
+            Replies.BeginSuccess(ref writer);
+            MessagePackSerializer.Serialize(_method.ReturnType, ref writer, result, IsolatedSerializer.Options);
+            writer.Flush();
+        }
+    }
+}

@@ -1,0 +1,27 @@
+namespace IsolateGrains;
+
+/// <summary>
+/// Lambdas the image builder runs inside the sandbox before capturing it, so that the path a user's
+/// first call takes (asking the host for an assembly, loading it from bytes, resolving a closure type,
+/// building its runner, serializing captured values) is already transformed by the interpreter in
+/// every new sandbox. It lives here because this assembly is the one "user" assembly the builder has.
+/// </summary>
+internal static class ImageWarmupProbe
+{
+    /// <summary>A lambda with a captured value, like most user lambdas.</summary>
+    public static Func<int> WithCapture(int value) => () => value + 1;
+
+    /// <summary>A lambda returning a user type.</summary>
+    public static Func<ProbeResult> WithUserType(string name) => () => new ProbeResult(name, name.Length, [1, 2, 3]);
+
+    /// <summary>A lambda with no result.</summary>
+    public static Action WithoutResult(int value) => () => ProbeState.Value = value;
+
+    /// <summary>A user-like record.</summary>
+    public sealed record ProbeResult(string Name, int Length, List<int> Items);
+
+    private static class ProbeState
+    {
+        public static int Value;
+    }
+}
