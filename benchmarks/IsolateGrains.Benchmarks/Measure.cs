@@ -40,15 +40,23 @@ internal static class Measure
     /// <summary>A percentile of sorted samples.</summary>
     public static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * p))];
 
-    /// <summary>Resident memory of this process after a full collection.</summary>
-    public static long ResidentBytes()
+    /// <summary>
+    /// Private resident memory of this process after a full collection: anonymous and shared-memory pages
+    /// (Linux <c>RssAnon + RssShmem</c>). File-backed pages, such as the runtime image every sandbox maps
+    /// copy-on-write from the cache file, are shared by all sandboxes and left out.
+    /// </summary>
+    public static long PrivateResidentBytes()
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
-        using var process = Process.GetCurrentProcess();
-        return process.WorkingSet64;
+        return PrivateResidentBytesOf(File.ReadAllText("/proc/self/status"));
     }
+
+    /// <summary>Private resident bytes from the text of a <c>/proc/PID/status</c> file.</summary>
+    public static long PrivateResidentBytesOf(string status) => status.Split('\n')
+        .Where(line => line.StartsWith("RssAnon:", StringComparison.Ordinal) || line.StartsWith("RssShmem:", StringComparison.Ordinal))
+        .Sum(line => long.Parse(line.Split(':')[1].Trim().Split(' ')[0]) * 1024);
 
     /// <summary>Formats microseconds with a sensible unit.</summary>
     public static string Time(double microseconds) => microseconds switch

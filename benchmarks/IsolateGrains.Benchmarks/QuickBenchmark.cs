@@ -58,7 +58,7 @@ public static class QuickBenchmark
         foreach (var count in new[] { 100, largest })
         {
             var perSandbox = ResidentPerSandbox(host, count);
-            rows.Add([$"Resident memory per live sandbox after one call ({count:N0})", Measure.Bytes(perSandbox), Measure.Bytes(childMemory), "resident memory of the child process", "≤ 2 MB"]);
+            rows.Add([$"Private memory per live sandbox after one call ({count:N0})", Measure.Bytes(perSandbox), Measure.Bytes(childMemory), "private memory of the child process", "≤ 2 MB"]);
         }
 
         Console.WriteLine($"IsolateGrains quick benchmark — {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd}");
@@ -116,7 +116,7 @@ public static class QuickBenchmark
 
     private static double ResidentPerSandbox(IsolatedRuntimeHost host, int count)
     {
-        var before = Measure.ResidentBytes();
+        var before = Measure.PrivateResidentBytes();
         var runtimes = new List<IsolatedRuntime>(count);
         var x = 1;
         for (var i = 0; i < count; i++)
@@ -125,7 +125,7 @@ public static class QuickBenchmark
             runtime.Invoke(() => x + 1);
             runtimes.Add(runtime);
         }
-        var after = Measure.ResidentBytes();
+        var after = Measure.PrivateResidentBytes();
         runtimes.ForEach(r => r.Dispose());
         return (after - before) / (double)count;
     }

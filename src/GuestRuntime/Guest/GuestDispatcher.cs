@@ -60,6 +60,12 @@ internal static unsafe class GuestDispatcher
             case GuestRequestKind.Warmup:
                 Warmup.Run(output);
                 break;
+            case GuestRequestKind.CollectGarbage:
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                GC.Collect();
+                Replies.WriteEmptySuccess(output);
+                break;
             default:
                 Replies.WriteBadRequest(output, $"Unknown request kind {(int)kind}.");
                 break;

@@ -38,6 +38,8 @@ internal enum GuestRequestKind
     InvokeDelegate = 1,
     /// <summary>Exercise the dispatcher and serializer paths before the image is captured.</summary>
     Warmup = 2,
+    /// <summary>Collect garbage, so that a captured image or snapshot holds no dead objects and an empty nursery.</summary>
+    CollectGarbage = 3,
 }
 
 /// <summary>What the guest asks the host (the first element of every guest→host request).</summary>

@@ -14,12 +14,17 @@ namespace IsolateGrains.Engine;
 internal static class GuestRequests
 {
     /// <summary>Encodes <c>[Warmup]</c>.</summary>
-    public static byte[] Warmup()
+    public static byte[] Warmup() => KindOnly(GuestRequestKind.Warmup);
+
+    /// <summary>Encodes <c>[CollectGarbage]</c>.</summary>
+    public static byte[] CollectGarbage() => KindOnly(GuestRequestKind.CollectGarbage);
+
+    private static byte[] KindOnly(GuestRequestKind kind)
     {
         var output = new ArrayBufferWriter<byte>();
         var writer = new MessagePackWriter(output);
         writer.WriteArrayHeader(1);
-        writer.Write((int)GuestRequestKind.Warmup);
+        writer.Write((int)kind);
         writer.Flush();
         return output.WrittenSpan.ToArray();
     }

@@ -31,6 +31,8 @@ internal static class PreinitializedImageBuilder
         RuntimeBooter.Boot(sandbox, pack);
         GuestRequests.ReadReply(sandbox.Call(GuestRequests.Warmup()));
         WarmUserPaths(sandbox);
+        // Capture an empty nursery: the first calls of every sandbox then allocate without collecting.
+        GuestRequests.ReadReply(sandbox.Call(GuestRequests.CollectGarbage()));
 
         var memory = sandbox.Exports.Memory.GetSpan(0, checked((int)sandbox.Exports.Memory.GetLength())).ToArray();
         var globals = WasmModuleRewriter.ReadDefinedGlobals(instrumented)
