@@ -1,11 +1,126 @@
+using System.Buffers;
+using IsolateGrains.Guest;
+using IsolateGrains.Protocol;
+using MessagePack;
+
 namespace IsolateGrains;
 
 /// <summary>
-/// The guest's view of its host. Code running inside a sandbox uses it to learn where it runs; host
-/// callbacks (<c>Invoke</c>) arrive with the callbacks feature.
+/// The guest's view of its host: code running inside a sandbox calls the callbacks the host registered
+/// (<c>IsolatedRuntime.RegisterCallback</c>) by name. Arguments and results are copied with
+/// MessagePack, as everything that crosses the boundary is.
 /// </summary>
 public static class DotNetIsolatorHost
 {
     /// <summary>True when this code runs inside an IsolateGrains sandbox (the Mono WebAssembly runtime).</summary>
     public static bool IsInSandbox => OperatingSystem.IsBrowser();
+
+    /// <summary>Calls the host callback <paramref name="name"/> and waits for it.</summary>
+    /// <exception cref="HostCallbackException">No such callback, or it failed on the host.</exception>
+    public static void Invoke(string name, params object?[] args) => Call(name, args);
+
+    /// <summary>Calls the host callback <paramref name="name"/> and returns a copy of its result.</summary>
+    /// <exception cref="HostCallbackException">No such callback, or it failed on the host.</exception>
+    public static T Invoke<T>(string name, params object?[] args)
+    {
+        var result = Call(name, args);
+        return MessagePackSerializer.Deserialize<T>(result, IsolatedSerializer.Options);
+    }
+
+    /// <summary>Calls a host callback that takes and returns byte arrays, with no object serialization.</summary>
+    /// <exception cref="HostCallbackException">No such callback, or it failed on the host.</exception>
+    public static byte[] InvokeRaw(string name, params byte[][] args)
+    {
+        var result = Call(name, args.Cast<object?>().ToArray());
+        return MessagePackSerializer.Deserialize<byte[]>(result, IsolatedSerializer.Options) ?? [];
+    }
+
+    /// <summary>
+    /// Calls an asynchronous host callback (one returning a <c>Task</c>, an Orleans call say) without
+    /// blocking: the sandbox goes on with other work and this task completes when the host answers.
+    /// </summary>
+    public static async Task InvokeAsync(string name, params object?[] args) => await CallAsync(name, args);
+
+    /// <summary>Calls an asynchronous host callback and returns a copy of its result when it completes.</summary>
+    public static async Task<T> InvokeAsync<T>(string name, params object?[] args)
+    {
+        var result = await CallAsync(name, args);
+        return MessagePackSerializer.Deserialize<T>(result, IsolatedSerializer.Options);
+    }
+
+    private static byte[] Call(string name, object?[] args)
+    {
+        var reply = HostConnection.Exchange(Encode(HostRequestKind.InvokeCallback, name, args, operation: null));
+        return ReadReply(name, reply);
+    }
+
+    private static Task<byte[]> CallAsync(string name, object?[] args)
+    {
+        var (operation, completion) = PendingOperations.AwaitHost();
+        var reply = HostConnection.Exchange(Encode(HostRequestKind.InvokeCallbackAsync, name, args, operation));
+        try
+        {
+            ReadReply(name, reply);
+        }
+        catch
+        {
+            PendingOperations.Abandon(operation);
+            throw;
+        }
+        return completion;
+    }
+
+    private static byte[] Encode(HostRequestKind kind, string name, object?[] args, int? operation)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        EnsureInSandbox();
+        var output = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(output);
+        writer.WriteArrayHeader(operation is null ? 3 : 4);
+        writer.Write((int)kind);
+        writer.Write(name);
+        writer.WriteArrayHeader(args?.Length ?? 0);
+        foreach (var arg in args ?? [])
+        {
+            if (arg is null)
+            {
+                writer.WriteNil();
+            }
+            else
+            {
+                MessagePackSerializer.Serialize(arg.GetType(), ref writer, arg, IsolatedSerializer.Options);
+            }
+        }
+        if (operation is { } id)
+        {
+            writer.Write(id);
+        }
+        writer.Flush();
+        return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Reads <c>[true, value]</c> or <c>[false, message]</c>; returns the value's bytes.</summary>
+    private static byte[] ReadReply(string name, byte[] reply)
+    {
+        var reader = new MessagePackReader(reply);
+        if (reader.ReadArrayHeader() != 2)
+        {
+            throw new HostCallbackException($"The host sent a malformed reply to the call of '{name}'.");
+        }
+        if (!reader.ReadBoolean())
+        {
+            throw new HostCallbackException(reader.ReadString() ?? $"The call to host callback '{name}' failed.");
+        }
+        var start = (int)reader.Consumed;
+        reader.Skip();
+        return reply.AsSpan(start, (int)reader.Consumed - start).ToArray();
+    }
+
+    private static void EnsureInSandbox()
+    {
+        if (!IsInSandbox)
+        {
+            throw new InvalidOperationException("DotNetIsolatorHost calls the host of a sandbox: it works only inside an IsolateGrains sandbox.");
+        }
+    }
 }

@@ -1,4 +1,9 @@
+using System.Buffers;
+using IsolateGrains.Callbacks;
 using IsolateGrains.Engine;
+using IsolateGrains.Protocol;
+using MessagePack;
+using Microsoft.Extensions.Logging;
 
 namespace IsolateGrains;
 
@@ -10,15 +15,20 @@ namespace IsolateGrains;
 /// </summary>
 /// <remarks>
 /// WebAssembly is single-threaded: one call runs at a time, and concurrent calls from several threads
-/// wait their turn. If the sandbox itself fails (trap, deadline, memory limit), the call throws an
-/// <see cref="IsolatedException"/> with <see cref="IsolatedException.IsFatal"/> set and the runtime
-/// replaces the sandbox with a fresh one, so later calls work but earlier state is gone.
+/// wait their turn. Asynchronous guest code works like a JavaScript engine's: while a call awaits (a
+/// timer, an asynchronous host callback), other calls may run in the sandbox between its steps. If the
+/// sandbox itself fails (trap, deadline, memory limit), the call throws an <see cref="IsolatedException"/>
+/// with <see cref="IsolatedException.IsFatal"/> set and the runtime replaces the sandbox with a fresh
+/// one, so later calls work but earlier state (and every <see cref="IsolatedObject"/>) is gone.
 /// </remarks>
-public sealed class IsolatedRuntime : IDisposable
+public sealed partial class IsolatedRuntime : IDisposable
 {
     private readonly IsolatedRuntimeHost _host;
     private readonly SemaphoreSlim _turn = new(1, 1);
+    private readonly CallbackRegistry _callbacks;
+    private readonly ILogger _logger;
     private Sandbox _sandbox;
+    private int _callbackThread;
     private bool _disposed;
 
     /// <summary>Creates a sandbox from <paramref name="host"/>'s runtime image (well under a millisecond when warm).</summary>
@@ -26,7 +36,9 @@ public sealed class IsolatedRuntime : IDisposable
     {
         ArgumentNullException.ThrowIfNull(host);
         _host = host;
-        _sandbox = host.CreateSandbox(name);
+        _logger = host.Logger;
+        _callbacks = new CallbackRegistry(_logger);
+        _sandbox = host.CreateSandbox(name, HandleGuestRequest);
         Name = _sandbox.Name;
     }
 
@@ -38,6 +50,9 @@ public sealed class IsolatedRuntime : IDisposable
 
     /// <summary>The sandbox's current linear memory size in bytes.</summary>
     public long MemoryBytes => _sandbox.MemoryBytes;
+
+    /// <summary>The host this runtime was created from.</summary>
+    public IsolatedRuntimeHost Host => _host;
 
     /// <summary>Runs <paramref name="action"/> inside the sandbox.</summary>
     public void Invoke(Action action) => InvokeCore(action);
@@ -60,23 +75,11 @@ public sealed class IsolatedRuntime : IDisposable
     /// <summary>Runs <paramref name="body"/> on the sandbox, one call at a time; replaces the sandbox after a fatal fault.</summary>
     internal T Call<T>(Func<Sandbox, T> body)
     {
+        ThrowIfCalledFromOwnCallback();
         _turn.Wait();
         try
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            try
-            {
-                return body(_sandbox);
-            }
-            catch (IsolatedException e) when (e.IsFatal)
-            {
-                Reset();
-                throw new IsolatedException(e.Message + " It was replaced by a fresh sandbox: state from earlier calls is gone.", e.InnerException)
-                {
-                    IsFatal = true,
-                    SandboxWasReset = true,
-                };
-            }
+            return CallHoldingTurn(body);
         }
         finally
         {
@@ -84,15 +87,138 @@ public sealed class IsolatedRuntime : IDisposable
         }
     }
 
+    /// <summary>Like <see cref="Call{T}"/>, but waits for the turn without blocking a thread.</summary>
+    internal async Task<T> CallAsync<T>(Func<Sandbox, T> body, CancellationToken cancellationToken = default)
+    {
+        await _turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return CallHoldingTurn(body);
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    private T CallHoldingTurn<T>(Func<Sandbox, T> body)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        try
+        {
+            FlushReleases(_sandbox);
+            var result = body(_sandbox);
+            AfterGuestRan(_sandbox);
+            return result;
+        }
+        catch (IsolatedException e) when (e.IsFatal)
+        {
+            Reset();
+            throw new IsolatedException(e.Message + " It was replaced by a fresh sandbox: state from earlier calls is gone.", e.InnerException)
+            {
+                IsFatal = true,
+                SandboxWasReset = true,
+            };
+        }
+    }
+
+    /// <summary>
+    /// A synchronous host callback runs while its sandbox is busy with the call that made it: calling
+    /// back into the same sandbox synchronously could only deadlock, so it is refused with an
+    /// explanation. (Asynchronous callbacks may call back in: they wait for the turn.)
+    /// </summary>
+    private void ThrowIfCalledFromOwnCallback()
+    {
+        if (Volatile.Read(ref _callbackThread) == Environment.CurrentManagedThreadId)
+        {
+            throw new IsolatedException(
+                $"A host callback tried to call into sandbox '{Name}' while that sandbox is waiting for the callback. " +
+                "Synchronous re-entry is not supported; make the callback asynchronous (return a Task and use InvokeAsync) to call back in.");
+        }
+    }
+
     private void Reset()
     {
         var failed = _sandbox;
-        _sandbox = _host.CreateSandbox(Name);
+        _sandbox = _host.CreateSandbox(Name, HandleGuestRequest);
         ResetCount++;
+        FailPendingOperations(new IsolatedException($"Sandbox '{Name}' failed and was reset while this operation was running.") { IsFatal = true, SandboxWasReset = true });
         failed.Dispose();
     }
 
-    /// <summary>Releases the sandbox's memory.</summary>
+    /// <summary>Answers what guest code asks of this runtime's host: assemblies, callbacks, finished operations.</summary>
+    private byte[] HandleGuestRequest(ReadOnlySpan<byte> request)
+    {
+        try
+        {
+            var reader = new MessagePackReader(request.ToArray());
+            var count = reader.ReadArrayHeader();
+            var kind = (HostRequestKind)reader.ReadInt32();
+            switch (kind)
+            {
+                case HostRequestKind.LoadAssembly:
+                    return _host.HandleHostRequest(request);
+                case HostRequestKind.InvokeCallback when count == 3:
+                {
+                    var name = reader.ReadString() ?? "";
+                    var arguments = ReadRawArray(ref reader);
+                    var previous = Interlocked.Exchange(ref _callbackThread, Environment.CurrentManagedThreadId);
+                    try
+                    {
+                        return _callbacks.Invoke(name, arguments);
+                    }
+                    finally
+                    {
+                        Volatile.Write(ref _callbackThread, previous);
+                    }
+                }
+                case HostRequestKind.InvokeCallbackAsync when count == 4:
+                {
+                    var name = reader.ReadString() ?? "";
+                    var arguments = ReadRawArray(ref reader);
+                    var operation = reader.ReadInt32();
+                    var generation = ResetCount;
+                    var previous = Interlocked.Exchange(ref _callbackThread, Environment.CurrentManagedThreadId);
+                    try
+                    {
+                        return _callbacks.Start(name, arguments, (succeeded, value, message) =>
+                            _ = CompleteGuestOperationAsync(generation, operation, succeeded, value, message));
+                    }
+                    finally
+                    {
+                        Volatile.Write(ref _callbackThread, previous);
+                    }
+                }
+                case HostRequestKind.OperationCompleted when count == 3:
+                {
+                    var operation = reader.ReadInt32();
+                    var reply = reader.ReadBytes()?.ToArray() ?? [];
+                    OnOperationCompleted(operation, reply);
+                    return [0xC0];
+                }
+                default:
+                    return CallbackRegistry.Failure($"The host does not understand request kind {(int)kind}.");
+            }
+        }
+        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or InvalidOperationException)
+        {
+            _logger.LogWarning("Sandbox {Sandbox} sent a malformed request: {Message}", Name, e.Message);
+            return CallbackRegistry.Failure("The host could not read the request.");
+        }
+    }
+
+    private static List<ReadOnlyMemory<byte>> ReadRawArray(ref MessagePackReader reader)
+    {
+        var count = reader.ReadArrayHeader();
+        var items = new List<ReadOnlyMemory<byte>>(count);
+        for (var i = 0; i < count; i++)
+        {
+            items.Add(reader.ReadRaw().ToArray());
+        }
+        return items;
+    }
+
+    /// <summary>Releases the sandbox's memory. Pending asynchronous calls fail.</summary>
     public void Dispose()
     {
         _turn.Wait();
@@ -101,6 +227,8 @@ public sealed class IsolatedRuntime : IDisposable
             if (!_disposed)
             {
                 _disposed = true;
+                _pumpTimer?.Dispose();
+                FailPendingOperations(new ObjectDisposedException(nameof(IsolatedRuntime)));
                 _sandbox.Dispose();
             }
         }

@@ -94,6 +94,9 @@ public sealed class IsolatedRuntimeHost : IDisposable
     /// <summary>How long the constructor took.</summary>
     public TimeSpan StartupTime { get; }
 
+    /// <summary>Where runtimes created from this host log.</summary>
+    internal ILogger Logger => _logger;
+
     /// <summary>What new sandboxes are instantiated from.</summary>
     internal SandboxImage Image { get; }
 

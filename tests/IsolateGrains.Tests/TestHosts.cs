@@ -19,12 +19,12 @@ public static class TestHosts
     public static IsolatedRuntimeHost Shared => s_shared.Value;
 
     /// <summary>A new host with its own options, created after the shared one so the image comes from the cache.</summary>
-    public static IsolatedRuntimeHost Create(Action<IsolatedRuntimeHostOptions>? configure = null)
+    public static IsolatedRuntimeHost Create(Action<IsolatedRuntimeHostOptions>? configure = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
         _ = Shared;
         var options = new IsolatedRuntimeHostOptions { Output = Output.Add };
         configure?.Invoke(options);
-        return new IsolatedRuntimeHost(options);
+        return new IsolatedRuntimeHost(options, loggerFactory);
     }
 }
 

@@ -32,7 +32,15 @@ internal static unsafe class GuestDispatcher
             s_output.ResetWrittenCount();
             try
             {
-                Replies.WriteException(s_output, e);
+                if (e is ResolutionException or MessagePackSerializationException { InnerException: null })
+                {
+                    // Names that do not exist and malformed requests are the caller's mistake, not guest code throwing.
+                    Replies.WriteBadRequest(s_output, e.Message);
+                }
+                else
+                {
+                    Replies.WriteException(s_output, e);
+                }
             }
             catch
             {
@@ -59,6 +67,27 @@ internal static unsafe class GuestDispatcher
                 break;
             case GuestRequestKind.Warmup:
                 Warmup.Run(output);
+                break;
+            case GuestRequestKind.CreateObject:
+                ObjectRequests.Create(ref reader, output);
+                break;
+            case GuestRequestKind.CopyObject:
+                ObjectRequests.Copy(ref reader, output);
+                break;
+            case GuestRequestKind.ResolveMethod:
+                ObjectRequests.Resolve(ref reader, output);
+                break;
+            case GuestRequestKind.InvokeMethod:
+                ObjectRequests.Invoke(ref reader, output);
+                break;
+            case GuestRequestKind.GetObjectValue:
+                ObjectRequests.GetValue(ref reader, output);
+                break;
+            case GuestRequestKind.ReleaseObjects:
+                ObjectRequests.Release(ref reader, output);
+                break;
+            case GuestRequestKind.CompleteOperation:
+                PendingOperations.Complete(ref reader, output);
                 break;
             case GuestRequestKind.CollectGarbage:
                 GC.Collect();

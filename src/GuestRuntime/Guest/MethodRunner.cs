@@ -19,13 +19,18 @@ internal abstract class MethodRunner(MethodInfo method)
     public bool NeedsTarget { get; } = !method.IsStatic;
 
     /// <summary>Invokes the method on <paramref name="target"/> and writes the successful reply.</summary>
-    public abstract void Run(object? target, IBufferWriter<byte> output);
+    public abstract void Run(object? target, ArrayBufferWriter<byte> output);
 
     /// <summary>Builds the runner for <paramref name="method"/>, a parameterless method.</summary>
     public static MethodRunner Create(MethodInfo method)
     {
         var type = method.DeclaringType!;
         var returnsValue = method.ReturnType != typeof(void);
+        if (ResultWriter.IsTaskLike(method.ReturnType))
+        {
+            // Async lambdas: rare enough that reflection is fine; the result may be a pending task.
+            return new ReflectionRunner(method);
+        }
         Type runnerType;
         if (method.IsStatic)
         {
@@ -45,7 +50,7 @@ internal abstract class MethodRunner(MethodInfo method)
         return (MethodRunner)Activator.CreateInstance(runnerType, method)!;
     }
 
-    private static void WriteResult<T>(IBufferWriter<byte> output, T value)
+    private static void WriteResult<T>(ArrayBufferWriter<byte> output, T value)
     {
         var writer = new MessagePackWriter(output);
         Replies.BeginSuccess(ref writer);
@@ -62,7 +67,7 @@ internal abstract class MethodRunner(MethodInfo method)
             _call = method.CreateDelegate<Func<TResult>>();
         }
 
-        public override void Run(object? target, IBufferWriter<byte> output) => WriteResult(output, _call());
+        public override void Run(object? target, ArrayBufferWriter<byte> output) => WriteResult(output, _call());
     }
 
     private sealed class StaticActionRunner : MethodRunner
@@ -74,7 +79,7 @@ internal abstract class MethodRunner(MethodInfo method)
             _call = method.CreateDelegate<Action>();
         }
 
-        public override void Run(object? target, IBufferWriter<byte> output)
+        public override void Run(object? target, ArrayBufferWriter<byte> output)
         {
             _call();
             Replies.WriteEmptySuccess(output);
@@ -90,7 +95,7 @@ internal abstract class MethodRunner(MethodInfo method)
             _call = method.CreateDelegate<Func<TTarget, TResult>>();
         }
 
-        public override void Run(object? target, IBufferWriter<byte> output) => WriteResult(output, _call((TTarget)target!));
+        public override void Run(object? target, ArrayBufferWriter<byte> output) => WriteResult(output, _call((TTarget)target!));
     }
 
     private sealed class InstanceActionRunner<TTarget> : MethodRunner where TTarget : class
@@ -102,7 +107,7 @@ internal abstract class MethodRunner(MethodInfo method)
             _call = method.CreateDelegate<Action<TTarget>>();
         }
 
-        public override void Run(object? target, IBufferWriter<byte> output)
+        public override void Run(object? target, ArrayBufferWriter<byte> output)
         {
             _call((TTarget)target!);
             Replies.WriteEmptySuccess(output);
@@ -113,18 +118,10 @@ internal abstract class MethodRunner(MethodInfo method)
     {
         private readonly MethodInfo _method = method;
 
-        public override void Run(object? target, IBufferWriter<byte> output)
+        public override void Run(object? target, ArrayBufferWriter<byte> output)
         {
             var result = _method.Invoke(target, BindingFlags.DoNotWrapExceptions, binder: null, parameters: null, culture: null);
-            if (_method.ReturnType == typeof(void))
-            {
-                Replies.WriteEmptySuccess(output);
-                return;
-            }
-            var writer = new MessagePackWriter(output);
-            Replies.BeginSuccess(ref writer);
-            MessagePackSerializer.Serialize(_method.ReturnType, ref writer, result, IsolatedSerializer.Options);
-            writer.Flush();
+            ResultWriter.Write(output, result, _method.ReturnType, ResultMode.Value);
         }
     }
 }

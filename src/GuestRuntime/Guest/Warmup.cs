@@ -12,7 +12,7 @@ namespace IsolateGrains.Guest;
 internal static class Warmup
 {
     /// <summary>Exercises the common paths and replies with a small summary.</summary>
-    public static void Run(IBufferWriter<byte> output)
+    public static void Run(ArrayBufferWriter<byte> output)
     {
         // Boot sets two variables for the runtime itself (invariant globalization, UTC); the runtime has
         // read them by now, and guest code is promised an empty environment.

@@ -66,7 +66,7 @@ internal static class ClosureFields
             }
             var operandStart = position;
             position += OperandSize(opCode.OperandType, il, position);
-            if (opCode.OperandType is not (OperandType.InlineField or OperandType.InlineMethod) || operandStart + 4 > il.Length)
+            if (opCode.OperandType is not (OperandType.InlineField or OperandType.InlineMethod or OperandType.InlineType) || operandStart + 4 > il.Length)
             {
                 continue;
             }
@@ -80,11 +80,26 @@ internal static class ClosureFields
                     {
                         Add(used, owner, field);
                     }
+                    else if (field?.DeclaringType is { } machine && !ScanStateMachine(machine, method, used, visited))
+                    {
+                        return false;
+                    }
                 }
-                else if (method.Module.ResolveMethod(token, typeArguments, methodArguments) is { } callee && IsCompilerGenerated(callee, method))
+                else if (opCode.OperandType == OperandType.InlineType)
                 {
-                    // Local functions and nested lambdas see the closure too.
-                    if (!Scan(callee, used, visited))
+                    if (method.Module.ResolveType(token, typeArguments, methodArguments) is { } type && !ScanStateMachine(type, method, used, visited))
+                    {
+                        return false;
+                    }
+                }
+                else if (method.Module.ResolveMethod(token, typeArguments, methodArguments) is { } callee)
+                {
+                    // Local functions and nested lambdas see the closure too; so does the state machine of an async lambda.
+                    if (IsCompilerGenerated(callee, method) && !Scan(callee, used, visited))
+                    {
+                        return false;
+                    }
+                    if (callee.DeclaringType is { } declaring && !ScanStateMachine(declaring, method, used, visited))
                     {
                         return false;
                     }
@@ -96,6 +111,20 @@ internal static class ClosureFields
             }
         }
         return true;
+    }
+
+    /// <summary>
+    /// The body of an async lambda (or iterator) lives in the MoveNext of a compiler-generated state
+    /// machine, which reaches the closure through a field: scan it as part of the lambda.
+    /// </summary>
+    private static bool ScanStateMachine(Type type, MethodBase caller, Dictionary<Type, HashSet<FieldInfo>> used, HashSet<MethodBase> visited)
+    {
+        if (type.Module != caller.Module || !type.Name.StartsWith('<') || IsClosureType(type))
+        {
+            return true;
+        }
+        var moveNext = type.GetMethod("MoveNext", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic, Type.EmptyTypes);
+        return moveNext is null || Scan(moveNext, used, visited);
     }
 
     private static void Add(Dictionary<Type, HashSet<FieldInfo>> used, Type owner, FieldInfo field)

@@ -40,6 +40,29 @@ internal enum GuestRequestKind
     Warmup = 2,
     /// <summary>Collect garbage, so that a captured image or snapshot holds no dead objects and an empty nursery.</summary>
     CollectGarbage = 3,
+    /// <summary>Create an object by constructor: <c>[CreateObject, assembly, type, args]</c>; replies <c>[handle, typeName]</c>.</summary>
+    CreateObject = 4,
+    /// <summary>Deserialize a copy of a host value into a new object: <c>[CopyObject, typeName, value]</c>; replies <c>[handle, typeName]</c>.</summary>
+    CopyObject = 5,
+    /// <summary>Resolve a method to an id: <c>[ResolveMethod, assembly, type, name, parameterCount]</c>; replies the id.</summary>
+    ResolveMethod = 6,
+    /// <summary>Invoke a method: <c>[InvokeMethod, target|nil, methodId | [type|nil, name], args, resultMode]</c>.</summary>
+    InvokeMethod = 7,
+    /// <summary>Release object handles: <c>[ReleaseObjects, [handles]]</c>.</summary>
+    ReleaseObjects = 8,
+    /// <summary>Complete an operation the guest awaits (an async host callback): <c>[CompleteOperation, id, succeeded, value|message]</c>.</summary>
+    CompleteOperation = 9,
+    /// <summary>Serialize an object the guest holds: <c>[GetObjectValue, handle]</c>.</summary>
+    GetObjectValue = 10,
+}
+
+/// <summary>What a caller wants back from a method call.</summary>
+internal enum ResultMode
+{
+    /// <summary>A serialized copy of the result (awaited first if it is a task).</summary>
+    Value = 0,
+    /// <summary>A handle to the result object, which stays in the sandbox.</summary>
+    Handle = 1,
 }
 
 /// <summary>What the guest asks the host (the first element of every guest→host request).</summary>
@@ -47,6 +70,12 @@ internal enum HostRequestKind
 {
     /// <summary>Give me the bytes of an assembly, by name, from the host's loaders.</summary>
     LoadAssembly = 1,
+    /// <summary>Call a host callback and wait: <c>[InvokeCallback, name, [args]]</c>; replies <c>[true, value]</c> or <c>[false, message]</c>.</summary>
+    InvokeCallback = 2,
+    /// <summary>Start an asynchronous host callback: <c>[InvokeCallbackAsync, name, [args], operationId]</c>; the result arrives later as <see cref="GuestRequestKind.CompleteOperation"/>.</summary>
+    InvokeCallbackAsync = 3,
+    /// <summary>An operation the host awaits has finished: <c>[OperationCompleted, operationId, reply]</c>.</summary>
+    OperationCompleted = 4,
 }
 
 /// <summary>How a call ended (the first element of every reply).</summary>
@@ -58,4 +87,6 @@ internal enum ReplyStatus
     GuestException = 1,
     /// <summary>The request itself was malformed or named something unknown; a message follows.</summary>
     BadRequest = 2,
+    /// <summary>The result is a task still running; an operation id follows, and the reply comes later.</summary>
+    Pending = 3,
 }

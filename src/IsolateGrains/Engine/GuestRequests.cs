@@ -11,7 +11,7 @@ namespace IsolateGrains.Engine;
 /// (the guest's side is <c>IsolateGrains.Guest.GuestDispatcher</c>). Replies come from untrusted code,
 /// so a malformed one becomes an <see cref="IsolatedException"/> that says so, never a crash.
 /// </summary>
-internal static class GuestRequests
+internal static partial class GuestRequests
 {
     /// <summary>Encodes <c>[Warmup]</c>.</summary>
     public static byte[] Warmup() => KindOnly(GuestRequestKind.Warmup);
@@ -88,8 +88,19 @@ internal static class GuestRequests
         return output.WrittenSpan.ToArray();
     }
 
-    /// <summary>Decodes a reply: returns the serialized result (null for none) or throws the guest's exception.</summary>
+    /// <summary>Decodes a reply that must be final: returns the serialized result or throws the guest's exception.</summary>
     public static ReadOnlyMemory<byte>? ReadReply(byte[] reply)
+    {
+        var decoded = ReadReplyOrPending(reply);
+        if (decoded.PendingOperation is not null)
+        {
+            throw new IsolatedException("The guest method returned a task that has not completed; call it with InvokeAsync.");
+        }
+        return decoded.Value;
+    }
+
+    /// <summary>Decodes a reply: the serialized result, or the id of the operation that will deliver it; throws the guest's exception.</summary>
+    public static GuestReply ReadReplyOrPending(ReadOnlyMemory<byte> reply)
     {
         try
         {
@@ -102,7 +113,9 @@ internal static class GuestRequests
                     // The result is inline: hand back its bytes for the caller to deserialize as its type.
                     var start = (int)reader.Consumed;
                     reader.Skip();
-                    return reply.AsMemory(start, (int)reader.Consumed - start);
+                    return new GuestReply(reply.Slice(start, (int)reader.Consumed - start), null);
+                case ReplyStatus.Pending when count == 2:
+                    return new GuestReply(default, reader.ReadInt32());
                 case ReplyStatus.GuestException when count == 5:
                     var type = reader.ReadString() ?? "System.Exception";
                     var message = reader.ReadString() ?? "";
@@ -143,6 +156,11 @@ internal static class GuestRequests
     }
 
     private static readonly ConcurrentDictionary<MethodInfo, DelegatePlan> s_plans = new();
+
+    /// <summary>A decoded reply: the result's bytes, or the operation that will deliver them later.</summary>
+    /// <param name="Value">The serialized result (MessagePack; nil for none).</param>
+    /// <param name="PendingOperation">Set when the guest is still working: its operation id.</param>
+    internal readonly record struct GuestReply(ReadOnlyMemory<byte> Value, int? PendingOperation);
 
     /// <summary>What is worked out once per method.</summary>
     private sealed record DelegatePlan(MethodDescriptor Descriptor);

@@ -1,0 +1,178 @@
+using System.Buffers;
+using System.Reflection;
+using System.Runtime.ExceptionServices;
+using IsolateGrains.Protocol;
+using MessagePack;
+
+namespace IsolateGrains.Guest;
+
+/// <summary>
+/// Isolated objects: creating them (by constructor, or as a copy of a host value), resolving and
+/// invoking their methods, reading them back, and releasing them. Objects stay in the sandbox; the
+/// host holds handles.
+/// </summary>
+internal static class ObjectRequests
+{
+    private static readonly List<MethodInfo> s_methods = [];
+
+    /// <summary><c>[CreateObject, assembly, typeName, args]</c> → <c>[handle, typeName]</c>.</summary>
+    public static void Create(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
+    {
+        var type = GuestTypes.FindType(reader.ReadString() ?? "", reader.ReadString() ?? "");
+        var (values, types) = Arguments.Read(ref reader);
+        object instance;
+        if (values.Length == 0 && type.IsValueType)
+        {
+            instance = Activator.CreateInstance(type)!;
+        }
+        else
+        {
+            var constructor = GuestTypes.FindConstructor(type, types);
+            Arguments.FitTo(constructor.GetParameters(), values);
+            instance = Unwrap(() => constructor.Invoke(BindingFlags.DoNotWrapExceptions, binder: null, values, culture: null));
+        }
+        WriteHandle(output, instance);
+    }
+
+    /// <summary><c>[CopyObject, typeName, value]</c> → <c>[handle, typeName]</c>.</summary>
+    public static void Copy(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
+    {
+        var type = GuestTypes.FindQualifiedType(reader.ReadString() ?? "");
+        object? value;
+        try
+        {
+            value = MessagePackSerializer.Deserialize(type, ref reader, IsolatedSerializer.Options);
+        }
+        catch (MessagePackSerializationException e) when (e.InnerException is { } inner)
+        {
+            // The type's own code refused the value: report its exception, not the serializer's wrapper.
+            ExceptionDispatchInfo.Throw(inner);
+            throw;
+        }
+        if (value is null)
+        {
+            throw new ArgumentNullException(nameof(value), "A null value cannot be held as an isolated object.");
+        }
+        WriteHandle(output, value);
+    }
+
+    /// <summary><c>[ResolveMethod, assembly, typeName, name, parameterCount]</c> → <c>[id, parameterCount, isStatic]</c>.</summary>
+    public static void Resolve(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
+    {
+        var type = GuestTypes.FindType(reader.ReadString() ?? "", reader.ReadString() ?? "");
+        var method = GuestTypes.FindMethod(type, reader.ReadString() ?? "", reader.ReadInt32(), argumentTypes: null);
+        s_methods.Add(method);
+        var writer = new MessagePackWriter(output);
+        Replies.BeginSuccess(ref writer);
+        writer.WriteArrayHeader(3);
+        writer.Write(s_methods.Count - 1);
+        writer.Write(method.GetParameters().Length);
+        writer.Write(method.IsStatic);
+        writer.Flush();
+    }
+
+    /// <summary><c>[InvokeMethod, target|nil, methodId | [qualifiedType|nil, name], args, resultMode]</c>.</summary>
+    public static void Invoke(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
+    {
+        var target = reader.TryReadNil() ? null : GuestObjects.Get(reader.ReadInt32());
+        MethodInfo? method = null;
+        Type? declaringType = null;
+        string? name = null;
+        if (reader.NextMessagePackType == MessagePackType.Integer)
+        {
+            var id = reader.ReadInt32();
+            method = id >= 0 && id < s_methods.Count ? s_methods[id] : throw new ResolutionException($"Method id {id} is not known in this sandbox.");
+        }
+        else
+        {
+            reader.ReadArrayHeader();
+            declaringType = reader.TryReadNil() ? target?.GetType() : GuestTypes.FindQualifiedType(reader.ReadString() ?? "");
+            name = reader.ReadString() ?? "";
+        }
+        var (values, types) = Arguments.Read(ref reader);
+        var mode = (ResultMode)reader.ReadInt32();
+
+        if (method is null)
+        {
+            if (declaringType is null)
+            {
+                throw new ResolutionException($"No type was given to find method '{name}' on.");
+            }
+            method = GuestTypes.FindMethod(declaringType, name!, values.Length, types);
+        }
+        if (method.GetParameters().Length != values.Length)
+        {
+            throw new ResolutionException($"Method '{method.DeclaringType?.FullName}.{method.Name}' takes {method.GetParameters().Length} parameter(s), not {values.Length}.");
+        }
+        if (!method.IsStatic)
+        {
+            if (target is null)
+            {
+                throw new ResolutionException($"Method '{method.DeclaringType?.FullName}.{method.Name}' is an instance method: a target object is needed.");
+            }
+            if (!method.DeclaringType!.IsInstanceOfType(target))
+            {
+                throw new ResolutionException($"Method '{method.DeclaringType.FullName}.{method.Name}' cannot be called on an object of type '{target.GetType().FullName}'.");
+            }
+        }
+        Arguments.FitTo(method.GetParameters(), values);
+
+        object? result;
+        try
+        {
+            result = method.Invoke(method.IsStatic ? null : target, BindingFlags.DoNotWrapExceptions, binder: null, values, culture: null);
+        }
+        catch (Exception e)
+        {
+            output.ResetWrittenCount();
+            Replies.WriteException(output, e);
+            return;
+        }
+        ResultWriter.Write(output, result, method.ReturnType, mode);
+    }
+
+    /// <summary><c>[GetObjectValue, handle]</c> → the object, serialized as its own type.</summary>
+    public static void GetValue(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
+    {
+        var value = GuestObjects.Get(reader.ReadInt32());
+        var writer = new MessagePackWriter(output);
+        Replies.BeginSuccess(ref writer);
+        MessagePackSerializer.Serialize(value.GetType(), ref writer, value, IsolatedSerializer.Options);
+        writer.Flush();
+    }
+
+    /// <summary><c>[ReleaseObjects, [handles]]</c>.</summary>
+    public static void Release(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
+    {
+        var count = reader.ReadArrayHeader();
+        for (var i = 0; i < count; i++)
+        {
+            GuestObjects.Release(reader.ReadInt32());
+        }
+        Replies.WriteEmptySuccess(output);
+    }
+
+    private static void WriteHandle(ArrayBufferWriter<byte> output, object instance)
+    {
+        var writer = new MessagePackWriter(output);
+        Replies.BeginSuccess(ref writer);
+        writer.WriteArrayHeader(3);
+        writer.Write(GuestObjects.Add(instance));
+        writer.Write(instance.GetType().FullName);
+        writer.Write(instance.GetType().Assembly.GetName().Name);
+        writer.Flush();
+    }
+
+    private static object Unwrap(Func<object> create)
+    {
+        try
+        {
+            return create();
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            ExceptionDispatchInfo.Throw(e.InnerException);
+            throw;
+        }
+    }
+}

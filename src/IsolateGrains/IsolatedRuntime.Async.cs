@@ -1,0 +1,188 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using IsolateGrains.Engine;
+using Microsoft.Extensions.Logging;
+
+namespace IsolateGrains;
+
+public sealed partial class IsolatedRuntime
+{
+    private readonly ConcurrentDictionary<int, TaskCompletionSource<byte[]>> _operations = new();
+    private readonly ConcurrentDictionary<int, bool> _abandonedOperations = new();
+    private readonly object _pumpGate = new();
+    private Timer? _pumpTimer;
+    private double _pumpDueMs = double.MaxValue;
+
+    /// <summary>
+    /// Runs asynchronous guest code and awaits it without blocking a thread: <c>await Task.Delay</c>,
+    /// <c>Task.Yield</c> and awaits of asynchronous host callbacks complete as the host pumps the
+    /// sandbox's event loop. Cancelling stops waiting; the sandbox stays usable (the guest code itself
+    /// runs on to completion, and its result is dropped).
+    /// </summary>
+    [OverloadResolutionPriority(1)] // async lambdas fit Task and ValueTask alike: prefer Task.
+    public async Task InvokeAsync(Func<Task> func, CancellationToken cancellationToken = default) =>
+        await InvokeDelegateAsync(func, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Runs asynchronous guest code and returns a copy of its result.</summary>
+    [OverloadResolutionPriority(1)]
+    public async Task<TResult> InvokeAsync<TResult>(Func<Task<TResult>> func, CancellationToken cancellationToken = default) =>
+        GuestRequests.Deserialize<TResult>(await InvokeDelegateAsync(func, cancellationToken).ConfigureAwait(false))!;
+
+    /// <summary>Runs asynchronous guest code returning a <see cref="ValueTask"/>.</summary>
+    public async Task InvokeAsync(Func<ValueTask> func, CancellationToken cancellationToken = default) =>
+        await InvokeDelegateAsync(func, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Runs asynchronous guest code returning a <see cref="ValueTask{TResult}"/> and returns a copy of its result.</summary>
+    public async Task<TResult> InvokeAsync<TResult>(Func<ValueTask<TResult>> func, CancellationToken cancellationToken = default) =>
+        GuestRequests.Deserialize<TResult>(await InvokeDelegateAsync(func, cancellationToken).ConfigureAwait(false))!;
+
+    private async Task<ReadOnlyMemory<byte>> InvokeDelegateAsync(Delegate @delegate, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(@delegate);
+        var reply = await CallAsync(sandbox =>
+        {
+            var request = GuestRequests.InvokeDelegate(@delegate, sandbox.KnownMethodKeys, out var key);
+            var decoded = ReadReplyTrackingPending(sandbox.Call(request));
+            sandbox.KnownMethodKeys.Add(key);
+            return decoded;
+        }, cancellationToken).ConfigureAwait(false);
+        return await AwaitReplyAsync(reply, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Decodes a reply; a pending one gets its completion slot now, while the turn is held.</summary>
+    internal GuestRequests.GuestReply ReadReplyTrackingPending(byte[] reply)
+    {
+        var decoded = GuestRequests.ReadReplyOrPending(reply);
+        if (decoded.PendingOperation is { } operation)
+        {
+            _operations.GetOrAdd(operation, NewCompletion);
+        }
+        return decoded;
+    }
+
+    /// <summary>The final result of a reply: at once, or when the guest reports the operation finished.</summary>
+    internal async Task<ReadOnlyMemory<byte>> AwaitReplyAsync(GuestRequests.GuestReply reply, CancellationToken cancellationToken)
+    {
+        if (reply.PendingOperation is not { } operation)
+        {
+            return reply.Value;
+        }
+        var completion = _operations.GetOrAdd(operation, NewCompletion);
+        try
+        {
+            var final = await completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return GuestRequests.ReadReply(final) ?? default;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            if (!completion.Task.IsCompleted)
+            {
+                _abandonedOperations[operation] = true;
+            }
+            throw;
+        }
+        finally
+        {
+            if (completion.Task.IsCompleted || cancellationToken.IsCancellationRequested)
+            {
+                _operations.TryRemove(operation, out _);
+            }
+        }
+    }
+
+    /// <summary>The guest finished an operation the host awaits (called during a call or a pump).</summary>
+    private void OnOperationCompleted(int operation, byte[] reply)
+    {
+        if (_abandonedOperations.TryRemove(operation, out _))
+        {
+            return;
+        }
+        _operations.GetOrAdd(operation, NewCompletion).TrySetResult(reply);
+    }
+
+    private static TaskCompletionSource<byte[]> NewCompletion(int operation) => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Delivers the outcome of an asynchronous host callback to the guest that awaits it.</summary>
+    private async Task CompleteGuestOperationAsync(int generation, int operation, bool succeeded, byte[] value, string? message)
+    {
+        try
+        {
+            await CallAsync(sandbox =>
+            {
+                if (generation != ResetCount)
+                {
+                    return 0; // The sandbox that asked was reset; nobody waits for this any more.
+                }
+                GuestRequests.ReadReply(sandbox.Call(GuestRequests.CompleteOperation(operation, succeeded, value, message)));
+                return 0;
+            }).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IsolatedException or ObjectDisposedException)
+        {
+            _logger.LogDebug(e, "Completing guest operation {Operation} in sandbox {Sandbox} failed.", operation, Name);
+        }
+    }
+
+    /// <summary>
+    /// After any call: if the host awaits guest operations and the guest has timers or background work,
+    /// schedule a pump of its event loop for when the next one is due.
+    /// </summary>
+    private void AfterGuestRan(Sandbox sandbox)
+    {
+        if (_operations.IsEmpty || _operations.Values.All(c => c.Task.IsCompleted))
+        {
+            return;
+        }
+        double? due = sandbox.BackgroundWorkPending ? sandbox.MonotonicNowMs : sandbox.TimerDueMs;
+        if (due is not { } dueMs)
+        {
+            return;
+        }
+        var delay = Math.Max(0, dueMs - sandbox.MonotonicNowMs);
+        lock (_pumpGate)
+        {
+            var at = Environment.TickCount64 + delay;
+            if (_pumpDueMs <= at)
+            {
+                return;
+            }
+            _pumpDueMs = at;
+            _pumpTimer ??= new Timer(static state => _ = ((IsolatedRuntime)state!).PumpAsync(), this, Timeout.Infinite, Timeout.Infinite);
+            _pumpTimer.Change((long)Math.Ceiling(delay), Timeout.Infinite);
+        }
+    }
+
+    private async Task PumpAsync()
+    {
+        lock (_pumpGate)
+        {
+            _pumpDueMs = double.MaxValue;
+        }
+        try
+        {
+            await CallAsync(sandbox =>
+            {
+                sandbox.Enter(() =>
+                {
+                    sandbox.Pump();
+                    return 0;
+                });
+                return 0;
+            }).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IsolatedException or ObjectDisposedException)
+        {
+            // A fault while pumping already reset the sandbox and failed the pending operations.
+        }
+    }
+
+    private void FailPendingOperations(Exception error)
+    {
+        foreach (var (operation, completion) in _operations)
+        {
+            completion.TrySetException(error);
+            _operations.TryRemove(operation, out _);
+        }
+        _abandonedOperations.Clear();
+    }
+}
