@@ -62,6 +62,34 @@ public static class QuickBenchmark
             rows.Add(["`Invoke(() => x + 1)`", Measure.Time(invoke), Measure.Time(directCall), "calling the lambda directly", "≤ 10 µs"]);
         }
 
+        // Guest → host callback round trips, timed inside one call so the call's own cost is spread thin.
+        using (var caller = new IsolatedRuntime(host))
+        {
+            Func<int, int> echo = value => value + 1;
+            caller.RegisterCallback("echo", echo);
+            const int Callbacks = 20_000;
+            caller.Invoke(() => DotNetIsolatorHost.Invoke<int>("echo", 1));
+            var started = Stopwatch.GetTimestamp();
+            caller.Invoke(() =>
+            {
+                var sum = 0;
+                for (var i = 0; i < Callbacks; i++)
+                {
+                    sum += DotNetIsolatorHost.Invoke<int>("echo", i);
+                }
+                return sum;
+            });
+            var perCallback = Stopwatch.GetElapsedTime(started).TotalMicroseconds / Callbacks;
+            var directEcho = Measure.PerOperation(10_000_000, () => echo(1));
+            rows.Add(["Guest → host callback round trip", Measure.Time(perCallback), Measure.Time(directEcho), "calling the callback delegate directly", "≤ 5 µs"]);
+
+            using var twice = caller.CreateObject<Doubler>();
+            var doubler = new Doubler();
+            var objectCall = Measure.PerOperation(20_000, () => twice.Invoke<int, int>("Twice", 21));
+            var directObjectCall = Measure.PerOperation(10_000_000, () => doubler.Twice(21));
+            rows.Add(["`obj.Invoke<int, int>(\"Twice\", 21)`", Measure.Time(objectCall), Measure.Time(directObjectCall), "calling the method directly", ""]);
+        }
+
         rows.Add(["Host start, warm cache (median)", Measure.Time(Measure.Median(hostStart)), "", "", "≤ 50 ms"]);
         rows.AddRange(memoryRows);
 
@@ -75,6 +103,14 @@ public static class QuickBenchmark
             Console.WriteLine($"| {string.Join(" | ", row)} |");
         }
         return 0;
+    }
+
+    /// <summary>A trivial object for the isolated-object round trip.</summary>
+    public sealed class Doubler
+    {
+        /// <summary>Doubles.</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+        public int Twice(int value) => value * 2;
     }
 
     private static void RunChild(int value)

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using IsolateGrains.Engine;
+using IsolateGrains.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace IsolateGrains;
@@ -147,7 +148,7 @@ public sealed partial class IsolatedRuntime
                 return;
             }
             _pumpDueMs = at;
-            _pumpTimer ??= new Timer(static state => _ = ((IsolatedRuntime)state!).PumpAsync(), this, Timeout.Infinite, Timeout.Infinite);
+            _pumpTimer ??= new Timer(static state => ((IsolatedRuntime)state!).RunOnScheduler(((IsolatedRuntime)state!).PumpAsync), this, Timeout.Infinite, Timeout.Infinite);
             _pumpTimer.Change((long)Math.Ceiling(delay), Timeout.Infinite);
         }
     }

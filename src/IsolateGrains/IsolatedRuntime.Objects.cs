@@ -25,7 +25,7 @@ public sealed partial class IsolatedRuntime
     }
 
     private IsolatedObject CreateObject(string assemblyName, string fullTypeName, object?[] args) => Call(sandbox =>
-        ReadHandle(sandbox, sandbox.Call(GuestRequests.CreateObject(assemblyName, fullTypeName, args, this))));
+        ReadHandle(sandbox, sandbox.Call(GuestRequests.CreateObject(assemblyName, fullTypeName, args, HandleOf))));
 
     /// <summary>
     /// Copies <paramref name="value"/> into the sandbox (serialize on the host, deserialize inside) and
@@ -75,13 +75,13 @@ public sealed partial class IsolatedRuntime
 
     /// <summary>Invokes a method on an object (or a static method) and returns the decoded reply.</summary>
     internal ReadOnlyMemory<byte>? InvokeMethod(int? target, int? methodId, string? methodName, object?[] args, ResultMode mode) =>
-        Call(sandbox => GuestRequests.ReadReply(sandbox.Call(GuestRequests.InvokeMethod(target, methodId, methodName, args, mode, this))));
+        Call(sandbox => GuestRequests.ReadReply(sandbox.Call(GuestRequests.InvokeMethod(target, methodId, methodName, args, mode, HandleOf))));
 
     /// <summary>Invokes a method that may be asynchronous; waits for its task without blocking a thread.</summary>
     internal async Task<ReadOnlyMemory<byte>> InvokeMethodAsync(int? target, int? methodId, string? methodName, object?[] args, ResultMode mode, CancellationToken cancellationToken)
     {
         var reply = await CallAsync(sandbox =>
-            ReadReplyTrackingPending(sandbox.Call(GuestRequests.InvokeMethod(target, methodId, methodName, args, mode, this))), cancellationToken).ConfigureAwait(false);
+            ReadReplyTrackingPending(sandbox.Call(GuestRequests.InvokeMethod(target, methodId, methodName, args, mode, HandleOf))), cancellationToken).ConfigureAwait(false);
         return await AwaitReplyAsync(reply, cancellationToken).ConfigureAwait(false);
     }
 
@@ -98,6 +98,9 @@ public sealed partial class IsolatedRuntime
 
     private IsolatedObject ReadHandle(Sandbox sandbox, byte[] reply) =>
         ToObject(GuestRequests.ReadReply(reply)) ?? throw new IsolatedException("The sandbox returned no object.");
+
+    /// <summary>The handle an argument stands for, if it is an <see cref="IsolatedObject"/> (checked to belong here).</summary>
+    private int? HandleOf(object argument) => argument is IsolatedObject isolated ? isolated.HandleFor(this) : null;
 
     /// <summary>The current sandbox generation: objects from an older one are gone.</summary>
     internal int Generation => ResetCount;

@@ -51,6 +51,17 @@ public sealed partial class IsolatedRuntime : IDisposable
     /// <summary>The sandbox's current linear memory size in bytes.</summary>
     public long MemoryBytes => _sandbox.MemoryBytes;
 
+    /// <summary>
+    /// Where work the runtime starts by itself runs: pumping the guest's timers and delivering the results
+    /// of asynchronous host callbacks. An Orleans grain sets its activation's scheduler here, so that guest
+    /// code and the grain calls it makes stay in the grain's context.
+    /// </summary>
+    internal TaskScheduler Scheduler { get; set; } = TaskScheduler.Default;
+
+    /// <summary>Starts <paramref name="work"/> on <see cref="Scheduler"/>.</summary>
+    private void RunOnScheduler(Func<Task> work) =>
+        _ = Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach, Scheduler).Unwrap();
+
     /// <summary>The host this runtime was created from.</summary>
     public IsolatedRuntimeHost Host => _host;
 
@@ -90,7 +101,9 @@ public sealed partial class IsolatedRuntime : IDisposable
     /// <summary>Like <see cref="Call{T}"/>, but waits for the turn without blocking a thread.</summary>
     internal async Task<T> CallAsync<T>(Func<Sandbox, T> body, CancellationToken cancellationToken = default)
     {
-        await _turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // No ConfigureAwait(false): guest code, and the host callbacks it makes, run on the caller's
+        // scheduler (an Orleans activation's, for grains), never on a stray thread-pool thread.
+        await _turn.WaitAsync(cancellationToken);
         try
         {
             return CallHoldingTurn(body);
@@ -182,7 +195,7 @@ public sealed partial class IsolatedRuntime : IDisposable
                     try
                     {
                         return _callbacks.Start(name, arguments, (succeeded, value, message) =>
-                            _ = CompleteGuestOperationAsync(generation, operation, succeeded, value, message));
+                            RunOnScheduler(() => CompleteGuestOperationAsync(generation, operation, succeeded, value, message)));
                     }
                     finally
                     {

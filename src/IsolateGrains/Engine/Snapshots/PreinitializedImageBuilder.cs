@@ -1,3 +1,4 @@
+using IsolateGrains.Protocol;
 using IsolateGrains.Engine.Boot;
 using IsolateGrains.Engine.FileSystem;
 using Wasmtime;

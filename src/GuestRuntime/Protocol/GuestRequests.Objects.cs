@@ -1,19 +1,18 @@
 using System.Buffers;
-using IsolateGrains.Protocol;
 using MessagePack;
 
-namespace IsolateGrains.Engine;
+namespace IsolateGrains.Protocol;
 
 /// <summary>Encoders for the isolated-object requests (the guest side is <c>IsolateGrains.Guest.ObjectRequests</c>).</summary>
 internal static partial class GuestRequests
 {
     /// <summary><c>[CreateObject, assembly, typeName, args]</c>.</summary>
-    public static byte[] CreateObject(string assemblyName, string typeName, IReadOnlyList<object?> args, IsolatedRuntime runtime) =>
+    public static byte[] CreateObject(string assemblyName, string typeName, IReadOnlyList<object?> args, Func<object, int?> handleOf) =>
         Encode(GuestRequestKind.CreateObject, (ref MessagePackWriter writer) =>
         {
             writer.Write(assemblyName);
             writer.Write(typeName);
-            WriteArguments(ref writer, args, runtime);
+            WriteArguments(ref writer, args, handleOf);
         }, 4);
 
     /// <summary><c>[CopyObject, typeName, value]</c>.</summary>
@@ -35,7 +34,7 @@ internal static partial class GuestRequests
         }, 5);
 
     /// <summary><c>[InvokeMethod, target|nil, methodId | [nil, name], args, resultMode]</c>.</summary>
-    public static byte[] InvokeMethod(int? target, int? methodId, string? methodName, IReadOnlyList<object?> args, ResultMode mode, IsolatedRuntime runtime) =>
+    public static byte[] InvokeMethod(int? target, int? methodId, string? methodName, IReadOnlyList<object?> args, ResultMode mode, Func<object, int?> handleOf) =>
         Encode(GuestRequestKind.InvokeMethod, (ref MessagePackWriter writer) =>
         {
             if (target is { } handle)
@@ -56,7 +55,7 @@ internal static partial class GuestRequests
                 writer.WriteNil();
                 writer.Write(methodName);
             }
-            WriteArguments(ref writer, args, runtime);
+            WriteArguments(ref writer, args, handleOf);
             writer.Write((int)mode);
         }, 5);
 
@@ -98,9 +97,10 @@ internal static partial class GuestRequests
 
     /// <summary>
     /// Writes arguments: nil, <c>[0, assemblyQualifiedType, value]</c> (a copy, as its run-time type) or
-    /// <c>[1, handle]</c> for an <see cref="IsolatedObject"/> of the same sandbox (passed by reference).
+    /// <c>[1, handle]</c> for an object that stands for one in the sandbox (passed by reference; <paramref name="handleOf"/>
+    /// recognizes those and checks that they belong to the sandbox the request goes to).
     /// </summary>
-    private static void WriteArguments(ref MessagePackWriter writer, IReadOnlyList<object?> args, IsolatedRuntime runtime)
+    private static void WriteArguments(ref MessagePackWriter writer, IReadOnlyList<object?> args, Func<object, int?> handleOf)
     {
         writer.WriteArrayHeader(args.Count);
         foreach (var arg in args)
@@ -110,10 +110,10 @@ internal static partial class GuestRequests
                 case null:
                     writer.WriteNil();
                     break;
-                case IsolatedObject isolated:
+                case not null when handleOf(arg) is { } handle:
                     writer.WriteArrayHeader(2);
                     writer.Write(1);
-                    writer.Write(isolated.HandleFor(runtime));
+                    writer.Write(handle);
                     break;
                 default:
                     var type = arg.GetType();

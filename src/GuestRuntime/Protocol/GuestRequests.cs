@@ -1,10 +1,9 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Reflection;
-using IsolateGrains.Protocol;
 using MessagePack;
 
-namespace IsolateGrains.Engine;
+namespace IsolateGrains.Protocol;
 
 /// <summary>
 /// The host's side of the wire protocol with the guest dispatcher: encodes requests and decodes replies

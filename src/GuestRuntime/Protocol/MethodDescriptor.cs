@@ -2,7 +2,7 @@ using System.IO.Hashing;
 using System.Reflection;
 using System.Text;
 
-namespace IsolateGrains.Engine;
+namespace IsolateGrains.Protocol;
 
 /// <summary>
 /// Names a method across the boundary: its assembly, declaring type, metadata token and the module

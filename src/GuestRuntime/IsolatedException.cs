@@ -40,7 +40,7 @@ public class IsolatedException : Exception
 
     /// <summary>
     /// True when the sandbox itself failed (trap, deadline, memory limit): its state was lost. An
-    /// <see cref="IsolatedRuntime"/> replaces it with a fresh sandbox for the next call
+    /// <c>IsolatedRuntime</c> replaces it with a fresh sandbox for the next call
     /// (<see cref="SandboxWasReset"/>).
     /// </summary>
     public bool IsFatal { get; init; }

@@ -1,1 +1,0 @@
-// Grain interfaces arrive with the grain issue; the project exists so the layout is stable.
