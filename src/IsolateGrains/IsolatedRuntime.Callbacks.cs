@@ -49,6 +49,13 @@ public sealed partial class IsolatedRuntime
     /// <summary>Registers a callback with four parameters and a result.</summary>
     public IsolatedRuntime RegisterCallback<T1, T2, T3, T4, TResult>(string name, Func<T1, T2, T3, T4, TResult> callback) => RegisterCallback(name, (Delegate)callback);
 
+    /// <summary>Registers a callback served asynchronously from raw MessagePack values (how grains bind names to grain references).</summary>
+    internal IsolatedRuntime RegisterRawCallback(string name, Callbacks.RawCallback callback)
+    {
+        _callbacks.RegisterRaw(name, callback);
+        return this;
+    }
+
     /// <summary>Removes a callback; returns whether it was registered.</summary>
     public bool UnregisterCallback(string name) => _callbacks.Unregister(name);
 }

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.Reflection;
 using IsolateGrains.Protocol;
 using MessagePack;
 using Microsoft.Extensions.Logging;
@@ -8,186 +7,131 @@ using Microsoft.Extensions.Logging;
 namespace IsolateGrains.Callbacks;
 
 /// <summary>
-/// The host callbacks one sandbox may call by name. Arguments arrive as MessagePack values and are
-/// read as the callback's parameter types; results go back as the callback's return type (the
-/// awaited type for tasks). A callback that throws is logged here; the guest only learns that the
-/// call failed, never the host exception's message.
+/// The host callbacks one sandbox may call by name (see <see cref="CallbackSignature"/> for how values
+/// cross). A callback that throws is logged here; the guest only learns that the call failed, never
+/// the host exception's message. A raw callback (used for grain-bound names) gets the arguments as
+/// MessagePack values and answers asynchronously.
 /// </summary>
 internal sealed class CallbackRegistry(ILogger logger)
 {
-    private readonly ConcurrentDictionary<string, Callback> _callbacks = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, object> _callbacks = new(StringComparer.Ordinal);
 
-    /// <summary>Registers (or replaces) a callback.</summary>
+    /// <summary>Registers (or replaces) a typed callback.</summary>
     public void Register(string name, Delegate callback)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        _callbacks[name] = CallbackSignature.For(callback);
+    }
+
+    /// <summary>Registers (or replaces) a raw asynchronous callback: MessagePack arguments in, a MessagePack value or a failure message out.</summary>
+    public void RegisterRaw(string name, RawCallback callback)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(callback);
-        var method = callback.Method;
-        var returnType = method.ReturnType;
-        var resultType = TaskResultType(returnType);
-        _callbacks[name] = new Callback(callback, method.GetParameters().Select(p => p.ParameterType).ToArray(), returnType, resultType);
+        _callbacks[name] = callback;
     }
 
     /// <summary>Removes a callback; returns whether it existed.</summary>
     public bool Unregister(string name) => _callbacks.TryRemove(name, out _);
 
-    /// <summary>The registered names.</summary>
-    public IReadOnlyCollection<string> Names => _callbacks.Keys.ToArray();
-
     /// <summary>Runs a callback to completion (blocking on a task it returns) and encodes the reply for the guest.</summary>
     public byte[] Invoke(string name, IReadOnlyList<ReadOnlyMemory<byte>> arguments)
     {
-        if (!TryPrepare(name, arguments, out var callback, out var values, out var failure))
+        switch (_callbacks.GetValueOrDefault(name))
         {
-            return Failure(failure);
-        }
-        try
-        {
-            var result = callback.Delegate.DynamicInvoke(values);
-            if (result is not null && callback.IsAsync)
-            {
-                result = AwaitResult(ToTask(result));
-            }
-            return Success(callback.ResultType, result);
-        }
-        catch (Exception e)
-        {
-            return Failure(Failed(name, e));
+            case null:
+                return Failure(Unknown(name));
+            case RawCallback:
+                return Failure($"Host callback '{name}' is asynchronous (bound to a grain or observer): call it with DotNetIsolatorHost.InvokeAsync.");
+            case CallbackSignature signature:
+                if (!signature.TryReadArguments(name, arguments, out var values, out var failure))
+                {
+                    return Failure(failure);
+                }
+                try
+                {
+                    var result = signature.InvokeAsync(values).GetAwaiter().GetResult();
+                    return Success(signature.SerializeResult(result));
+                }
+                catch (Exception e)
+                {
+                    return Failure(Failed(name, e));
+                }
+            default:
+                return Failure(Unknown(name));
         }
     }
 
     /// <summary>
     /// Starts a callback for a guest that awaits it. Returns the immediate reply (accepted, or why not);
-    /// <paramref name="complete"/> later receives the encoded outcome: (succeeded, value bytes, failure message).
+    /// <paramref name="complete"/> later receives the outcome: (succeeded, value bytes, failure message).
     /// </summary>
     public byte[] Start(string name, IReadOnlyList<ReadOnlyMemory<byte>> arguments, Action<bool, byte[], string?> complete)
     {
-        if (!TryPrepare(name, arguments, out var callback, out var values, out var failure))
+        Task<(bool, byte[], string?)> running;
+        switch (_callbacks.GetValueOrDefault(name))
         {
-            return Failure(failure);
+            case CallbackSignature signature:
+                if (!signature.TryReadArguments(name, arguments, out var values, out var failure))
+                {
+                    return Failure(failure);
+                }
+                running = RunTyped(name, signature, values);
+                break;
+            case RawCallback raw:
+                running = RunRaw(name, raw, arguments);
+                break;
+            default:
+                return Failure(Unknown(name));
         }
-        Task<object?> running;
+        running.ContinueWith(t => complete(t.Result.Item1, t.Result.Item2, t.Result.Item3), TaskScheduler.Default);
+        return Success([0xC0]);
+    }
+
+    private async Task<(bool, byte[], string?)> RunTyped(string name, CallbackSignature signature, object?[] values)
+    {
         try
         {
-            var result = callback.Delegate.DynamicInvoke(values);
-            running = result is not null && callback.IsAsync
-                ? ToTask(result).ContinueWith(t => AwaitResult(t), TaskContinuationOptions.ExecuteSynchronously)
-                : Task.FromResult(result);
+            var result = await signature.InvokeAsync(values).ConfigureAwait(false);
+            return (true, signature.SerializeResult(result), null);
         }
         catch (Exception e)
         {
-            running = Task.FromException<object?>(e);
+            return (false, [], Failed(name, e));
         }
-        running.ContinueWith(t =>
-        {
-            if (t.IsCompletedSuccessfully)
-            {
-                try
-                {
-                    complete(true, Serialize(callback.ResultType, t.Result), null);
-                    return;
-                }
-                catch (Exception e)
-                {
-                    complete(false, [], Failed(name, e));
-                    return;
-                }
-            }
-            complete(false, [], Failed(name, t.Exception?.InnerException ?? (Exception?)t.Exception ?? new TaskCanceledException()));
-        }, TaskScheduler.Default);
-        return Accepted();
     }
 
-    private bool TryPrepare(string name, IReadOnlyList<ReadOnlyMemory<byte>> arguments, out Callback callback, out object?[] values, out string failure)
+    private async Task<(bool, byte[], string?)> RunRaw(string name, RawCallback raw, IReadOnlyList<ReadOnlyMemory<byte>> arguments)
     {
-        values = [];
-        failure = "";
-        if (!_callbacks.TryGetValue(name, out callback!))
+        try
         {
-            failure = $"No host callback named '{name}' is registered with this sandbox.";
-            return false;
+            var (result, error) = await raw(arguments).ConfigureAwait(false);
+            return error is null ? (true, result ?? [0xC0], null) : (false, [], error);
         }
-        if (arguments.Count != callback.ParameterTypes.Length)
+        catch (Exception e)
         {
-            failure = $"Host callback '{name}' takes {callback.ParameterTypes.Length} argument(s); the guest passed {arguments.Count}.";
-            return false;
+            return (false, [], Failed(name, e));
         }
-        values = new object?[arguments.Count];
-        for (var i = 0; i < values.Length; i++)
-        {
-            try
-            {
-                values[i] = MessagePackSerializer.Deserialize(callback.ParameterTypes[i], arguments[i], IsolatedSerializer.Options);
-            }
-            catch (MessagePackSerializationException e)
-            {
-                failure = $"Argument {i + 1} of host callback '{name}' could not be read as {callback.ParameterTypes[i].Name}: {e.InnerException?.Message ?? e.Message}";
-                return false;
-            }
-        }
-        return true;
     }
+
+    private static string Unknown(string name) => $"No host callback named '{name}' is registered with this sandbox.";
 
     private string Failed(string name, Exception exception)
     {
-        if (exception is TargetInvocationException { InnerException: { } inner })
-        {
-            exception = inner;
-        }
         logger.LogWarning(exception, "Host callback {Callback} threw; the guest is told only that the call failed.", name);
         return $"The call to host callback '{name}' failed on the host (details are in the host's log).";
     }
 
-    private static object? AwaitResult(Task task)
-    {
-        task.GetAwaiter().GetResult();
-        var type = task.GetType();
-        return type.IsGenericType && type.GetGenericArguments()[0].Name != "VoidTaskResult"
-            ? type.GetProperty(nameof(Task<int>.Result))!.GetValue(task)
-            : null;
-    }
-
-    private static Task ToTask(object result) => result switch
-    {
-        Task task => task,
-        ValueTask valueTask => valueTask.AsTask(),
-        _ => (Task)result.GetType().GetMethod(nameof(ValueTask<int>.AsTask))!.Invoke(result, null)!,
-    };
-
-    private static Type TaskResultType(Type returnType)
-    {
-        if (returnType == typeof(Task) || returnType == typeof(ValueTask))
-        {
-            return typeof(void);
-        }
-        if (returnType.IsGenericType && (returnType.GetGenericTypeDefinition() == typeof(Task<>) || returnType.GetGenericTypeDefinition() == typeof(ValueTask<>)))
-        {
-            return returnType.GetGenericArguments()[0];
-        }
-        return returnType;
-    }
-
-    private static byte[] Serialize(Type type, object? value)
-    {
-        if (type == typeof(void))
-        {
-            return [0xC0];
-        }
-        return MessagePackSerializer.Serialize(type, value, IsolatedSerializer.Options);
-    }
-
-    private static byte[] Success(Type type, object? value)
+    private static byte[] Success(byte[] value)
     {
         var output = new ArrayBufferWriter<byte>();
         var writer = new MessagePackWriter(output);
         writer.WriteArrayHeader(2);
         writer.Write(true);
-        writer.WriteRaw(Serialize(type, value));
+        writer.WriteRaw(value);
         writer.Flush();
         return output.WrittenSpan.ToArray();
     }
-
-    private static byte[] Accepted() => Success(typeof(void), null);
 
     /// <summary>The reply telling the guest its call failed.</summary>
     public static byte[] Failure(string message)
@@ -200,9 +144,7 @@ internal sealed class CallbackRegistry(ILogger logger)
         writer.Flush();
         return output.WrittenSpan.ToArray();
     }
-
-    private sealed record Callback(Delegate Delegate, Type[] ParameterTypes, Type ReturnType, Type ResultType)
-    {
-        public bool IsAsync => ReturnType != ResultType || ReturnType == typeof(Task) || ReturnType == typeof(ValueTask);
-    }
 }
+
+/// <summary>A callback that takes MessagePack arguments and answers with a MessagePack value, or an error message for the guest.</summary>
+internal delegate Task<(byte[]? Result, string? Error)> RawCallback(IReadOnlyList<ReadOnlyMemory<byte>> arguments);
