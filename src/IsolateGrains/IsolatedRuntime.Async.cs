@@ -50,6 +50,43 @@ public sealed partial class IsolatedRuntime
         return await AwaitReplyAsync(reply, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Sends an already encoded request and returns the guest's final reply, undecoded (after awaiting the
+    /// guest's task if it was pending). Grains use this: the caller decodes the reply.
+    /// </summary>
+    internal async Task<byte[]> ExecuteAsync(byte[] request, CancellationToken cancellationToken = default)
+    {
+        var (reply, pending) = await CallAsync(sandbox =>
+        {
+            var raw = sandbox.Call(request);
+            var operation = GuestRequests.PeekPending(raw);
+            if (operation is { } id)
+            {
+                _operations.GetOrAdd(id, NewCompletion);
+            }
+            return (raw, operation);
+        }, cancellationToken);
+        if (pending is not { } pendingOperation)
+        {
+            return reply;
+        }
+        var completion = _operations.GetOrAdd(pendingOperation, NewCompletion);
+        try
+        {
+            return await completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (completion.Task.IsCompleted)
+            {
+                _operations.TryRemove(pendingOperation, out _);
+            }
+        }
+    }
+
+    /// <summary>True while the host awaits guest operations (an outer call whose guest code is awaiting, say).</summary>
+    internal bool HasRunningOperations => _operations.Values.Any(completion => !completion.Task.IsCompleted);
+
     /// <summary>Decodes a reply; a pending one gets its completion slot now, while the turn is held.</summary>
     internal GuestRequests.GuestReply ReadReplyTrackingPending(byte[] reply)
     {

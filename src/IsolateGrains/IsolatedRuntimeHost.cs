@@ -71,7 +71,7 @@ public sealed class IsolatedRuntimeHost : IDisposable
             }
             ModuleCachePath = cache.ModulePath(key);
             var limits = new SandboxLimits(options.MaxMemoryBytes, options.CallTimeout, options.MaxPayloadBytes, options.MaxScratchBytes);
-            Image = new SandboxImage(_engine, _module, state, fileSystem, limits, options.Clock, options.Output, TraceGuest);
+            Image = new SandboxImage(_engine, _module, state, fileSystem, limits, options.Clock, options.Output, TraceGuest) { ImageKey = key };
         }
         catch
         {
@@ -189,6 +189,7 @@ public sealed class IsolatedRuntimeHost : IDisposable
             return;
         }
         _disposed = true;
+        Image.ReleaseBaseline();
         _module.Dispose();
         _engine.Dispose();
     }

@@ -87,6 +87,28 @@ internal static partial class GuestRequests
         return output.WrittenSpan.ToArray();
     }
 
+    /// <summary>A reply that makes the receiver throw an <see cref="IsolatedException"/> with <paramref name="message"/>.</summary>
+    public static byte[] BadRequestReply(string message)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        Replies.WriteBadRequest(output, message);
+        return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>The operation id of a "pending" reply, or null for a final one (which is left undecoded).</summary>
+    public static int? PeekPending(ReadOnlyMemory<byte> reply)
+    {
+        try
+        {
+            var reader = new MessagePackReader(reply);
+            return reader.ReadArrayHeader() == 2 && (ReplyStatus)reader.ReadInt32() == ReplyStatus.Pending ? reader.ReadInt32() : null;
+        }
+        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException)
+        {
+            return null; // Malformed: the final decoding reports it.
+        }
+    }
+
     /// <summary>Decodes a reply that must be final: returns the serialized result or throws the guest's exception.</summary>
     public static ReadOnlyMemory<byte>? ReadReply(byte[] reply)
     {

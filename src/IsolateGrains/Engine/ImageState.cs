@@ -21,6 +21,13 @@ internal sealed record ImageState(
     bool BackgroundWorkPending,
     IReadOnlyList<OpenFileState> OpenFiles)
 {
+    /// <summary>
+    /// The hash of the image's memory bytes (<see cref="Snapshots.ImageBaseline.HashMemory"/>), which snapshots
+    /// record: two builds of the same inputs differ, so the cache key alone cannot tell them apart. Null in
+    /// entries cached before it existed (it is then computed from the image when first needed).
+    /// </summary>
+    public string? MemoryHash { get; init; }
+
     /// <summary>The state of a module that has not booted yet: standard streams open, nothing else.</summary>
     public static ImageState Unbooted { get; } = new(0, 0, 0, null, false,
     [

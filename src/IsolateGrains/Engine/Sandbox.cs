@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;
 using IsolateGrains.Engine.FileSystem;
+using IsolateGrains.Engine.Snapshots;
 using IsolateGrains.Protocol;
 using Wasmtime;
 
@@ -18,7 +19,7 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
     private readonly SandboxImage _image;
     private readonly Store _store;
     private readonly long _monotonicStart = Stopwatch.GetTimestamp();
-    private readonly double _monotonicBaseMs;
+    private double _monotonicBaseMs;
     private readonly StringBuilder[] _outputLines = [new(), new()];
     private readonly Decoder[] _outputDecoders = [Encoding.UTF8.GetDecoder(), Encoding.UTF8.GetDecoder()];
     private byte[]? _pendingHostReply;
@@ -198,6 +199,7 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
     public T Enter<T>(Func<T> body)
     {
         ThrowIfUnusable();
+        HasRun = true;
         if (_callDepth++ == 0)
         {
             SetDeadline(Limits.CallTimeout);
@@ -245,6 +247,65 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
 
     /// <summary>Captures the host-side state that goes with this sandbox's memory.</summary>
     public ImageState CaptureState() => new(DispatchMethod, MailboxAddress, MonotonicNowMs, TimerDueMs, BackgroundWorkPending, Files.CaptureTable());
+
+    /// <summary>The image this sandbox was instantiated from.</summary>
+    public SandboxImage Image => _image;
+
+    /// <summary>True once anything has run in the sandbox (a snapshot can only be applied before).</summary>
+    public bool HasRun { get; private set; }
+
+    /// <summary>
+    /// Takes a snapshot of the whole sandbox (between calls): collects the guest's garbage first, so that
+    /// dead objects and a used nursery do not travel, then captures what differs from the image.
+    /// </summary>
+    public SandboxSnapshot TakeSnapshot()
+    {
+        GuestRequests.ReadReply(Call(GuestRequests.CollectGarbage()));
+        return SandboxSnapshotter.Capture(this);
+    }
+
+    /// <summary>Takes a snapshot (see <see cref="TakeSnapshot"/>) and encodes it (format: <see cref="SandboxSnapshot"/>).</summary>
+    public byte[] CaptureSnapshot()
+    {
+        using var snapshot = TakeSnapshot();
+        return snapshot.Encode();
+    }
+
+    /// <summary>
+    /// Turns this sandbox, which must be freshly instantiated with nothing run in it, into the one
+    /// <paramref name="snapshot"/> was taken of. Throws an <see cref="IsolatedException"/> when the snapshot
+    /// comes from another image or runtime.
+    /// </summary>
+    public void ApplySnapshot(SandboxSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ThrowIfUnusable();
+        if (HasRun)
+        {
+            throw new InvalidOperationException("A snapshot can only be applied to a sandbox on which nothing has run yet.");
+        }
+        SandboxSnapshotter.Apply(this, snapshot);
+    }
+
+    /// <summary>Creates a sandbox from <paramref name="image"/> (mapped copy-on-write) and applies <paramref name="snapshot"/> to it.</summary>
+    public static Sandbox Restore(SandboxImage image, string name, Func<ReadOnlySpan<byte>, byte[]> hostRequestHandler, SandboxSnapshot snapshot)
+    {
+        var sandbox = new Sandbox(image, name, hostRequestHandler);
+        try
+        {
+            sandbox.ApplySnapshot(snapshot);
+            return sandbox;
+        }
+        catch
+        {
+            sandbox.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Sets the guest's monotonic clock so that it reads <paramref name="milliseconds"/> now (a restored sandbox's clock continues from its snapshot).</summary>
+    public void ContinueClockFrom(double milliseconds) =>
+        _monotonicBaseMs = milliseconds - Stopwatch.GetElapsedTime(_monotonicStart).TotalMilliseconds;
 
     /// <summary>A span of guest memory (valid until the guest runs again).</summary>
     public Span<byte> Span(int address, int length) => Exports.Memory.GetSpan(address, length);

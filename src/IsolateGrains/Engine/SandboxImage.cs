@@ -1,4 +1,5 @@
 using IsolateGrains.Engine.FileSystem;
+using IsolateGrains.Engine.Snapshots;
 using Wasmtime;
 
 namespace IsolateGrains.Engine;
@@ -33,4 +34,39 @@ internal sealed class SandboxImage(
     public Action<GuestOutput> Output { get; } = output;
     /// <summary>Where runtime log lines go (sandbox name, text).</summary>
     public Action<string, string>? Trace { get; } = trace;
+
+    /// <summary>
+    /// The module cache key of the image (what went into it), which snapshots record. Images that are not
+    /// from the cache (the builder's boot image) keep the placeholder.
+    /// </summary>
+    public string ImageKey { get; init; } = "unkeyed-boot-image";
+
+    private readonly Lock _baselineGate = new();
+    private ImageBaseline? _baseline;
+
+    /// <summary>What snapshots are taken against: a never-run instance of the image, created on first use.</summary>
+    public ImageBaseline Baseline
+    {
+        get
+        {
+            if (Volatile.Read(ref _baseline) is { } baseline)
+            {
+                return baseline;
+            }
+            lock (_baselineGate)
+            {
+                return _baseline ??= new ImageBaseline(this);
+            }
+        }
+    }
+
+    /// <summary>Releases the baseline instance, if one was created (before the engine goes).</summary>
+    public void ReleaseBaseline()
+    {
+        lock (_baselineGate)
+        {
+            _baseline?.Dispose();
+            _baseline = null;
+        }
+    }
 }

@@ -34,6 +34,14 @@ internal sealed class WasmRuntimePack
     /// <summary>The guest runtime and its dependencies (served at <c>/app</c>).</summary>
     public IReadOnlyList<string> GuestFiles { get; }
 
+    /// <summary>
+    /// The version of the Mono browser-wasm runtime pack this library was built with and ships (recorded
+    /// by the build as assembly metadata, since the shipped files carry no version of their own).
+    /// </summary>
+    public static string RuntimePackVersion { get; } =
+        typeof(WasmRuntimePack).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "MonoWasmRuntimePackVersion")?.Value ?? "unknown";
+
     /// <summary>The guest runtime assembly's simple name.</summary>
     public static string GuestRuntimeAssemblyName => typeof(Guest.GuestDispatcher).Assembly.GetName().Name!;
 

@@ -324,6 +324,61 @@ internal sealed class SandboxFileSystem
         }
     }
 
+    /// <summary>Captures the scratch area (for sandbox snapshots): every directory and file under it, with contents, parents first.</summary>
+    public IReadOnlyList<ScratchEntry> CaptureScratch() =>
+        _scratch.Values
+            .Where(node => node.Path != VirtualFileSystem.ScratchRoot)
+            // A parent's path is a prefix of its children's, so ordinal order puts parents first.
+            .OrderBy(node => node.Path, StringComparer.Ordinal)
+            .Select(node => new ScratchEntry(node.Path, node.Kind == VirtualNodeKind.Directory, node.Kind == VirtualNodeKind.File ? node.Content.ToArray() : []))
+            .ToList();
+
+    /// <summary>
+    /// Replaces the scratch area with captured entries (parents first). Restored nodes get new inode numbers.
+    /// Throws <see cref="InvalidDataException"/> for entries that cannot come from a capture, and an
+    /// <see cref="IsolatedException"/> when the files exceed this sandbox's scratch quota.
+    /// </summary>
+    public void RestoreScratch(IReadOnlyList<ScratchEntry> entries)
+    {
+        var total = entries.Sum(entry => (long)entry.Content.Length);
+        if (total > _scratchQuota)
+        {
+            throw new IsolatedException(
+                $"The snapshot cannot be restored: its scratch files hold {total:N0} bytes, more than this host's limit of {_scratchQuota:N0} (IsolatedRuntimeHostOptions.MaxScratchBytes).");
+        }
+        var root = _scratch[VirtualFileSystem.ScratchRoot];
+        root.Children.Clear();
+        _scratch.Clear();
+        _scratch[VirtualFileSystem.ScratchRoot] = root;
+        _scratchBytes = 0;
+        foreach (var entry in entries)
+        {
+            var path = entry.Path;
+            if (!IsScratch(path) || path == VirtualFileSystem.ScratchRoot || VirtualFileSystem.Normalize("/", path) != path || _scratch.ContainsKey(path))
+            {
+                throw new InvalidDataException($"'{path}' is not a new path in the scratch area");
+            }
+            if (_scratch.GetValueOrDefault(VirtualFileSystem.ParentOf(path)) is not { Kind: VirtualNodeKind.Directory } parent)
+            {
+                throw new InvalidDataException($"the parent of '{path}' is not a directory before it");
+            }
+            VirtualNode node;
+            if (entry.IsDirectory)
+            {
+                node = VirtualNode.NewDirectory(path, _shared.NextInode(), writable: true);
+            }
+            else
+            {
+                node = VirtualNode.NewScratchFile(path, _shared.NextInode());
+                node.ScratchBuffer = entry.Content;
+                node.ScratchLength = entry.Content.Length;
+                _scratchBytes += entry.Content.Length;
+            }
+            _scratch[path] = node;
+            parent.Children.Add(VirtualFileSystem.NameOf(path));
+        }
+    }
+
     /// <summary>Creates a directory in the scratch area.</summary>
     public int MakeDirectory(string path)
     {

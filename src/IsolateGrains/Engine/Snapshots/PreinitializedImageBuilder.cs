@@ -40,7 +40,7 @@ internal static class PreinitializedImageBuilder
             .Where(g => g.IsMutable)
             .Select(g => (g.Index, Bits(sandbox.Instance.GetGlobal(WasmModuleRewriter.GlobalExportPrefix + g.Index)!.GetValue())))
             .ToArray();
-        var state = sandbox.CaptureState();
+        var state = sandbox.CaptureState() with { MemoryHash = ImageBaseline.HashMemory(memory) };
         return (WasmModuleRewriter.BuildPreinitializedModule(instrumented, memory, globals), state);
     }
 

@@ -1,0 +1,230 @@
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Wasmtime;
+
+namespace IsolateGrains.Engine.Snapshots;
+
+/// <summary>
+/// Takes a <see cref="SandboxSnapshot"/> of a sandbox between calls, and applies one to a sandbox that
+/// was just instantiated from the same image. Only the pages that differ from the image travel: the page
+/// map names the pages the sandbox wrote (without faulting in the others), and those are compared with the
+/// image's; without a page map every page is compared.
+/// </summary>
+internal static unsafe class SandboxSnapshotter
+{
+    /// <summary>
+    /// Captures <paramref name="sandbox"/>'s state. It must be between calls (nothing of the guest on the
+    /// stack), which the owner's serialization of calls guarantees.
+    /// </summary>
+    /// <param name="sandbox">The sandbox.</param>
+    /// <param name="pageSize">The granularity of the comparison (a power of two from 1 KiB to 64 KiB).</param>
+    /// <param name="usePageMap">False to compare every page even where the page map works (to check it).</param>
+    public static SandboxSnapshot Capture(Sandbox sandbox, int pageSize = SandboxSnapshot.DefaultPageSize, bool usePageMap = true)
+    {
+        sandbox.ThrowIfUnusable();
+        var image = sandbox.Image;
+        var baseline = image.Baseline;
+        var memory = sandbox.Exports.Memory;
+        var length = memory.GetLength();
+        var pointer = (byte*)memory.GetPointer();
+        if (length < baseline.Length || length % WasmModuleRewriter.PageSize != 0)
+        {
+            throw new IsolatedException($"The sandbox's memory ({length:N0} bytes) cannot be described against its image ({baseline.Length:N0} bytes).");
+        }
+
+        var candidates = (usePageMap && baseline.PageMapWorks ? PageMap.FindWrittenPages((nint)pointer, length, pageSize) : null)
+            ?? Enumerable.Range(0, (int)(length / pageSize));
+        // First find the pages that differ (reading only), then store exactly those: a buffer sized by
+        // the candidates would be far too large without a page map.
+        var changed = new List<int>();
+        foreach (var page in candidates)
+        {
+            var offset = (long)page * pageSize;
+            var current = new ReadOnlySpan<byte>(pointer + offset, pageSize);
+            if (offset + pageSize <= baseline.Length
+                ? !current.SequenceEqual(baseline.Span(offset, pageSize))
+                // Memory the sandbox grew starts as zeros.
+                : current.IndexOfAnyExcept((byte)0) >= 0)
+            {
+                changed.Add(page);
+            }
+        }
+        var dataLength = checked(changed.Count * pageSize);
+        var data = ArrayPool<byte>.Shared.Rent(Math.Max(dataLength, 1));
+        for (var i = 0; i < changed.Count; i++)
+        {
+            var offset = (long)changed[i] * pageSize;
+            var current = new ReadOnlySpan<byte>(pointer + offset, pageSize);
+            var target = data.AsSpan(i * pageSize, pageSize);
+            if (offset + pageSize <= baseline.Length)
+            {
+                // The difference, not the page: where few bytes changed it is mostly zeros, which compress to almost nothing.
+                Xor(current, baseline.Span(offset, pageSize), target);
+            }
+            else
+            {
+                current.CopyTo(target);
+            }
+        }
+
+        var globals = new List<SnapshotGlobal>(baseline.MutableGlobals.Count);
+        foreach (var (index, name, type) in baseline.MutableGlobals)
+        {
+            var global = sandbox.Instance.GetGlobal(name) ?? throw new IsolatedException($"The sandbox has no global {name}: it is not an instance of its image.");
+            globals.Add(new SnapshotGlobal(index, type, Bits(global.GetValue())));
+        }
+
+        var now = sandbox.MonotonicNowMs;
+        var hostState = new SnapshotHostState(
+            now,
+            sandbox.TimerDueMs - now,
+            sandbox.BackgroundWorkPending,
+            sandbox.Files.CurrentDirectory,
+            sandbox.Files.CaptureTable(),
+            sandbox.Files.CaptureScratch());
+        return new SandboxSnapshot(SnapshotIdentity.Of(image), length, pageSize, [.. changed], data.AsMemory(0, dataLength), globals, hostState, rented: data);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="sandbox"/>, a fresh instance of the snapshot's image on which nothing has run,
+    /// the sandbox the snapshot was taken of: grows its memory, writes the changed pages, sets the globals,
+    /// and restores its files, timer and clock. The dispatcher and mailbox stay the image's.
+    /// </summary>
+    public static void Apply(Sandbox sandbox, SandboxSnapshot snapshot)
+    {
+        var image = sandbox.Image;
+        snapshot.Identity.EnsureCompatibleWith(image);
+        var baseline = image.Baseline;
+        var memory = sandbox.Exports.Memory;
+        var length = memory.GetLength();
+        if (length != baseline.Length)
+        {
+            throw new InvalidOperationException("A snapshot can only be applied to a sandbox just instantiated from its image.");
+        }
+        if (snapshot.MemoryBytes < length)
+        {
+            throw Invalid($"its memory ({snapshot.MemoryBytes:N0} bytes) is smaller than its image's ({length:N0} bytes)");
+        }
+        if (snapshot.MemoryBytes > image.Limits.MaxMemoryBytes)
+        {
+            throw new IsolatedException(
+                $"The snapshot cannot be restored: the sandbox had {snapshot.MemoryBytes:N0} bytes of memory, more than this host's limit of {image.Limits.MaxMemoryBytes:N0} (IsolatedRuntimeHostOptions.MaxMemoryBytes).");
+        }
+        if (snapshot.PageData.Length != (long)snapshot.PageIndices.Length * snapshot.PageSize)
+        {
+            throw Invalid("its page data does not match its page list");
+        }
+        if (snapshot.MemoryBytes > length)
+        {
+            try
+            {
+                memory.Grow((snapshot.MemoryBytes - length) / WasmModuleRewriter.PageSize);
+            }
+            catch (WasmtimeException e)
+            {
+                throw new IsolatedException($"The snapshot cannot be restored: its memory of {snapshot.MemoryBytes:N0} bytes could not be allocated ({e.Message}).", e);
+            }
+        }
+
+        var pointer = (byte*)memory.GetPointer();
+        var pageSize = snapshot.PageSize;
+        if (snapshot.PageIndices.Length > 0 && (long)(snapshot.PageIndices[^1] + 1) * pageSize > snapshot.MemoryBytes)
+        {
+            throw Invalid("a page lies past the end of its memory");
+        }
+        PagePrefaulter.PopulateForWriting(pointer, snapshot.PageIndices, pageSize);
+        var pageData = snapshot.PageData.Span;
+        for (var i = 0; i < snapshot.PageIndices.Length; i++)
+        {
+            var offset = (long)snapshot.PageIndices[i] * pageSize;
+            var target = new Span<byte>(pointer + offset, pageSize);
+            var stored = pageData.Slice(i * pageSize, pageSize);
+            if (offset + pageSize <= length)
+            {
+                // The stored difference XOR the image is the page. The image is read from the baseline
+                // (whose pages are mapped already), not from the target, which would fault a second time.
+                Xor(baseline.Span(offset, pageSize), stored, target);
+            }
+            else
+            {
+                stored.CopyTo(target);
+            }
+        }
+
+        RestoreGlobals(sandbox, baseline, snapshot.Globals);
+
+        var state = snapshot.HostState;
+        try
+        {
+            sandbox.Files.RestoreScratch(state.Scratch);
+        }
+        catch (InvalidDataException e)
+        {
+            throw Invalid($"its scratch files are damaged ({e.Message})", e);
+        }
+        sandbox.Files.RestoreTable(state.OpenFiles);
+        if (sandbox.Files.ChangeDirectory(state.CurrentDirectory) != FileSystem.Errno.Success)
+        {
+            throw Invalid($"its current directory {state.CurrentDirectory} does not exist");
+        }
+        sandbox.ContinueClockFrom(state.MonotonicMilliseconds);
+        sandbox.TimerDueMs = state.TimerDueInMilliseconds is { } dueIn ? sandbox.MonotonicNowMs + dueIn : null;
+        sandbox.BackgroundWorkPending = state.BackgroundWorkPending;
+    }
+
+    private static void RestoreGlobals(Sandbox sandbox, ImageBaseline baseline, IReadOnlyList<SnapshotGlobal> values)
+    {
+        // The same image has the same globals: anything else means the snapshot is damaged.
+        if (values.Count != baseline.MutableGlobals.Count)
+        {
+            throw Invalid($"it has {values.Count} globals where its image has {baseline.MutableGlobals.Count}");
+        }
+        for (var i = 0; i < values.Count; i++)
+        {
+            var (index, name, type) = baseline.MutableGlobals[i];
+            var value = values[i];
+            if (value.Index != index || value.Type != type)
+            {
+                throw Invalid($"its global {value.Index} ({value.Type}) is not its image's global {index} ({type})");
+            }
+            var global = sandbox.Instance.GetGlobal(name) ?? throw new IsolatedException($"The sandbox has no global {name}: it is not an instance of its image.");
+            global.SetValue(type switch
+            {
+                WasmValueType.I32 => (int)value.Bits,
+                WasmValueType.I64 => value.Bits,
+                WasmValueType.F32 => BitConverter.Int32BitsToSingle((int)value.Bits),
+                _ => BitConverter.Int64BitsToDouble(value.Bits),
+            });
+        }
+    }
+
+    /// <summary>The raw bits of a global's value.</summary>
+    private static long Bits(object? value) => value switch
+    {
+        int i => i,
+        long l => l,
+        float f => BitConverter.SingleToInt32Bits(f),
+        double d => BitConverter.DoubleToInt64Bits(d),
+        _ => throw new NotSupportedException($"A global of type {value?.GetType().Name ?? "null"} cannot be captured."),
+    };
+
+    /// <summary><paramref name="destination"/> = <paramref name="left"/> XOR <paramref name="right"/> (page-sized spans; destination may be left).</summary>
+    private static void Xor(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right, Span<byte> destination)
+    {
+        var l = MemoryMarshal.Cast<byte, Vector<byte>>(left);
+        var r = MemoryMarshal.Cast<byte, Vector<byte>>(right);
+        var d = MemoryMarshal.Cast<byte, Vector<byte>>(destination);
+        for (var i = 0; i < d.Length; i++)
+        {
+            d[i] = l[i] ^ r[i];
+        }
+        for (var i = d.Length * Vector<byte>.Count; i < destination.Length; i++)
+        {
+            destination[i] = (byte)(left[i] ^ right[i]);
+        }
+    }
+
+    private static IsolatedException Invalid(string problem, Exception? inner = null) =>
+        new($"The snapshot cannot be restored: {problem}.", inner);
+}
