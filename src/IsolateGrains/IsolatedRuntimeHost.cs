@@ -25,7 +25,7 @@ public sealed class IsolatedRuntimeHost : IDisposable
     private readonly SandboxEngine _engine;
     private readonly Module _module;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, byte[]?> _assemblies = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, byte[]> _assemblies = new(StringComparer.OrdinalIgnoreCase);
     private readonly object _loadersGate = new();
     private Func<string, byte[]?>[] _loaders = [];
     private int _sandboxCounter;
@@ -126,14 +126,6 @@ public sealed class IsolatedRuntimeHost : IDisposable
         {
             _loaders = [.. _loaders, loader];
         }
-        // Names refused earlier may be found now.
-        foreach (var (name, bytes) in _assemblies)
-        {
-            if (bytes is null)
-            {
-                _assemblies.TryRemove(name, out _);
-            }
-        }
         return this;
     }
 
@@ -167,18 +159,20 @@ public sealed class IsolatedRuntimeHost : IDisposable
             _logger.LogWarning("A sandbox asked for an assembly with an invalid name: {Name}", fullName);
             return null;
         }
-        return _assemblies.GetOrAdd(simpleName, name =>
+        // Found assemblies are kept; misses are not, so a loader that learns a name later (an upload) is asked again.
+        if (_assemblies.TryGetValue(simpleName, out var cached))
         {
-            foreach (var loader in Volatile.Read(ref _loaders))
+            return cached;
+        }
+        foreach (var loader in Volatile.Read(ref _loaders))
+        {
+            if (loader(simpleName) is { } bytes)
             {
-                if (loader(name) is { } bytes)
-                {
-                    return bytes;
-                }
+                return _assemblies.GetOrAdd(simpleName, bytes);
             }
-            _logger.LogDebug("No assembly loader knows {Name}.", name);
-            return null;
-        });
+        }
+        _logger.LogDebug("No assembly loader knows {Name}.", simpleName);
+        return null;
     }
 
     /// <summary>Releases the engine. Sandboxes created from this host must be disposed first.</summary>

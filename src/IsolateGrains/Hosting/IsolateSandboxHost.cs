@@ -13,7 +13,7 @@ namespace IsolateGrains.Hosting;
 public sealed class IsolateSandboxHost : ILifecycleParticipant<ISiloLifecycle>, IDisposable
 {
     private readonly Lazy<IsolatedRuntimeHost> _host;
-    private readonly ConcurrentDictionary<string, byte[]?> _uploads = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, byte[]> _uploads = new(StringComparer.OrdinalIgnoreCase);
     private readonly IGrainFactory _grainFactory;
     private readonly ILogger _logger;
 
@@ -53,22 +53,25 @@ public sealed class IsolateSandboxHost : ILifecycleParticipant<ISiloLifecycle>, 
     /// Fetches an uploaded assembly. The loader is called synchronously from inside a sandbox call, so the
     /// first fetch of each assembly blocks on a call to the registry grain; the result is kept per silo.
     /// </summary>
-    private byte[]? LoadUploaded(string name) => _uploads.GetOrAdd(name, key =>
+    private byte[]? LoadUploaded(string name)
     {
+        if (_uploads.TryGetValue(name, out var cached))
+        {
+            return cached;
+        }
         try
         {
             var registry = _grainFactory.GetGrain<IIsolateAssemblyRegistry>(IsolateAssemblyUpload.RegistryKey);
-            return Task.Run(() => registry.Get(key)).WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+            var bytes = Task.Run(() => registry.Get(name)).WaitAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+            // Only hits are kept: an assembly uploaded later must be found then.
+            return bytes is null ? null : _uploads.GetOrAdd(name, bytes);
         }
         catch (Exception e) when (e is TimeoutException or OrleansException)
         {
-            _logger.LogWarning(e, "Fetching uploaded assembly {Assembly} failed.", key);
+            _logger.LogWarning(e, "Fetching uploaded assembly {Assembly} failed.", name);
             return null;
         }
-    });
-
-    /// <summary>Forgets cached uploads (after a new upload).</summary>
-    public void ForgetUpload(string name) => _uploads.TryRemove(name, out _);
+    }
 
     /// <inheritdoc />
     public void Dispose()
