@@ -90,6 +90,8 @@ public static class QuickBenchmark
             rows.Add(["`obj.Invoke<int, int>(\"Twice\", 21)`", Measure.Time(objectCall), Measure.Time(directObjectCall), "calling the method directly", ""]);
         }
 
+        rows.AddRange(GrainRows.MeasureAsync(() => new IsolatedRuntimeHost(options).WithBinDirectoryAssemblyLoader()).GetAwaiter().GetResult());
+
         rows.Add(["Host start, warm cache (median)", Measure.Time(Measure.Median(hostStart)), "", "", "≤ 50 ms"]);
         rows.AddRange(memoryRows);
 

@@ -52,6 +52,7 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
             throw new IsolatedException($"The sandbox could not be created: {e.Message}", e);
         }
         Exports = new GuestExports(Instance);
+        SandboxMetrics.SandboxCreated(this);
     }
 
     /// <summary>A name for logs and output ("sandbox-3").</summary>
@@ -127,6 +128,7 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
             throw new IsolatedException($"The request is {request.Length:N0} bytes, more than the maximum payload of {Limits.MaxPayloadBytes:N0} bytes (IsolatedRuntimeHostOptions.MaxPayloadBytes).");
         }
 
+        var started = Stopwatch.GetTimestamp();
         return Enter(() =>
         {
             var mailbox = MailboxAddress;
@@ -166,7 +168,9 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
             {
                 throw new IsolatedException($"The reply is {responseLength:N0} bytes, more than the maximum payload of {Limits.MaxPayloadBytes:N0} bytes (IsolatedRuntimeHostOptions.MaxPayloadBytes).");
             }
-            return memory.GetSpan(responsePointer, responseLength).ToArray();
+            var reply = memory.GetSpan(responsePointer, responseLength).ToArray();
+            SandboxMetrics.CallFinished(this, started, memory.GetLength());
+            return reply;
         });
     }
 
@@ -211,6 +215,7 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
         catch (Exception e) when (e is WasmtimeException or SandboxFault)
         {
             Fault = Describe(e);
+            SandboxMetrics.Trapped(e is TrapException trap ? trap.Type.ToString() : "fault");
             PendingFault = null;
             throw new IsolatedException(Fault + " The sandbox is unusable after this fault.", e) { IsFatal = true };
         }
@@ -267,8 +272,11 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
     /// <summary>Takes a snapshot (see <see cref="TakeSnapshot"/>) and encodes it (format: <see cref="SandboxSnapshot"/>).</summary>
     public byte[] CaptureSnapshot()
     {
+        var started = Stopwatch.GetTimestamp();
         using var snapshot = TakeSnapshot();
-        return snapshot.Encode();
+        var encoded = snapshot.Encode();
+        SandboxMetrics.SnapshotCaptured(encoded.Length, Stopwatch.GetElapsedTime(started));
+        return encoded;
     }
 
     /// <summary>
@@ -290,10 +298,12 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
     /// <summary>Creates a sandbox from <paramref name="image"/> (mapped copy-on-write) and applies <paramref name="snapshot"/> to it.</summary>
     public static Sandbox Restore(SandboxImage image, string name, Func<ReadOnlySpan<byte>, byte[]> hostRequestHandler, SandboxSnapshot snapshot)
     {
+        var started = Stopwatch.GetTimestamp();
         var sandbox = new Sandbox(image, name, hostRequestHandler);
         try
         {
             sandbox.ApplySnapshot(snapshot);
+            SandboxMetrics.SnapshotRestored(Stopwatch.GetElapsedTime(started));
             return sandbox;
         }
         catch
@@ -379,6 +389,7 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
                 EmitLine(i);
             }
         }
+        SandboxMetrics.SandboxDisposed(this);
         _store.Dispose();
     }
 

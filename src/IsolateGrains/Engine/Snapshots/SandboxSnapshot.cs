@@ -24,8 +24,9 @@ namespace IsolateGrains.Engine.Snapshots;
 /// body     zstd of:
 ///          i32 globalCount, then per global: i32 index, u8 value type, i64 bits
 ///          changedPages × i32 page index (ascending)
-///          changedPages × pageSize bytes: inside the image the page XOR the image's page (mostly
-///                         zeros, which compress to nothing); past the image's end the page itself
+///          changedPages × u64 chunk mask: bit c set when chunk c (pageSize / 64 bytes) of the page changed
+///          for each page, for each set bit: the chunk XOR the image's bytes there (zeros past the image's
+///                         end, so there the chunk itself); unchanged bytes within a chunk are zeros
 ///          f64 monotonic ms, u8 flags (1 timer pending, 2 background work pending), [f64 timer due in ms]
 ///          string current directory
 ///          i32 count, per descriptor: i32 fd, string path, i32 flags, i64 position
@@ -51,17 +52,21 @@ internal sealed class SandboxSnapshot : IDisposable
 
     private static ReadOnlySpan<byte> Magic => "IGSNAP"u8;
 
-    // Page data lives in a pooled array: a fresh array of megabytes costs a page fault per 4 KiB on first
+    // Chunk data lives in a pooled array: a fresh array of megabytes costs a page fault per 4 KiB on first
     // touch (and pushes the host's GC into full collections), which would dominate a capture or restore.
     private byte[]? _rented;
 
-    /// <summary>Creates a snapshot; it takes ownership of <paramref name="rented"/> (from the shared array pool), which holds <paramref name="pageData"/>.</summary>
+    /// <summary>A page is stored as the chunks of it that changed; a 64-bit mask says which.</summary>
+    public const int ChunksPerPage = 64;
+
+    /// <summary>Creates a snapshot; it takes ownership of <paramref name="rented"/> (from the shared array pool), which holds <paramref name="chunkData"/>.</summary>
     public SandboxSnapshot(
         SnapshotIdentity identity,
         long memoryBytes,
         int pageSize,
         int[] pageIndices,
-        ReadOnlyMemory<byte> pageData,
+        ulong[] chunkMasks,
+        ReadOnlyMemory<byte> chunkData,
         IReadOnlyList<SnapshotGlobal> globals,
         SnapshotHostState hostState,
         byte[]? rented)
@@ -70,7 +75,8 @@ internal sealed class SandboxSnapshot : IDisposable
         MemoryBytes = memoryBytes;
         PageSize = pageSize;
         PageIndices = pageIndices;
-        PageData = pageData;
+        ChunkMasks = chunkMasks;
+        ChunkData = chunkData;
         Globals = globals;
         HostState = hostState;
         _rented = rented;
@@ -82,17 +88,27 @@ internal sealed class SandboxSnapshot : IDisposable
     /// <summary>The sandbox's memory size in bytes.</summary>
     public long MemoryBytes { get; }
 
-    /// <summary>The size of the pages in <see cref="PageData"/>.</summary>
+    /// <summary>The size of the pages <see cref="PageIndices"/> count in.</summary>
     public int PageSize { get; }
 
     /// <summary>The indices of the pages that differ from the image, ascending.</summary>
     public int[] PageIndices { get; }
 
+    /// <summary>For each page of <see cref="PageIndices"/>, which of its chunks changed (bit c: chunk c); never zero.</summary>
+    public ulong[] ChunkMasks { get; }
+
     /// <summary>
-    /// The pages, in the order of <see cref="PageIndices"/>: for a page inside the image, its bytes XOR the
-    /// image's; for a page past the image's end, its bytes. Valid until the snapshot is disposed.
+    /// The changed chunks, page by page and in chunk order: each chunk XOR the image's bytes there (or the chunk
+    /// itself past the image's end, where memory starts as zeros). Valid until the snapshot is disposed.
     /// </summary>
-    public ReadOnlyMemory<byte> PageData { get; }
+    /// <remarks>
+    /// Storing chunks rather than pages matters for speed more than size: on a sandbox that ran a few calls only
+    /// 7% of the bytes of its changed pages differed, and compressing whole pages took most of a capture.
+    /// </remarks>
+    public ReadOnlyMemory<byte> ChunkData { get; }
+
+    /// <summary>The size of one chunk.</summary>
+    public int ChunkSize => PageSize / ChunksPerPage;
 
     /// <summary>The values of the mutable globals.</summary>
     public IReadOnlyList<SnapshotGlobal> Globals { get; }
@@ -100,7 +116,7 @@ internal sealed class SandboxSnapshot : IDisposable
     /// <summary>The host-side state.</summary>
     public SnapshotHostState HostState { get; }
 
-    /// <summary>Returns the page data's array to the pool.</summary>
+    /// <summary>Returns the chunk data's array to the pool.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _rented, null) is { } rented)
@@ -112,8 +128,8 @@ internal sealed class SandboxSnapshot : IDisposable
     /// <summary>Encodes the snapshot (see the remarks for the format).</summary>
     public byte[] Encode()
     {
-        // The body is compressed in three pieces so that the pages go to the compressor from where they are.
-        var prefix = new MemoryStream(8 + (Globals.Count * 13) + (PageIndices.Length * 4));
+        // The body is compressed in three pieces so that the chunks go to the compressor from where they are.
+        var prefix = new MemoryStream(8 + (Globals.Count * 13) + (PageIndices.Length * 12));
         using (var writer = new BinaryWriter(prefix, Encoding.UTF8, leaveOpen: true))
         {
             writer.Write(Globals.Count);
@@ -127,13 +143,17 @@ internal sealed class SandboxSnapshot : IDisposable
             {
                 writer.Write(index);
             }
+            foreach (var mask in ChunkMasks)
+            {
+                writer.Write(mask);
+            }
         }
         var suffix = new MemoryStream();
         using (var writer = new BinaryWriter(suffix, Encoding.UTF8, leaveOpen: true))
         {
             WriteHostState(writer, HostState);
         }
-        var bodyLength = checked((int)(prefix.Length + PageData.Length + suffix.Length));
+        var bodyLength = checked((int)(prefix.Length + ChunkData.Length + suffix.Length));
         var header = new SnapshotHeader(Identity, MemoryBytes, PageSize, PageIndices.Length, bodyLength, CompressedLength: 0);
 
         // Compress into a pooled buffer large enough for the worst case; only the result is a new array.
@@ -151,7 +171,7 @@ internal sealed class SandboxSnapshot : IDisposable
             try
             {
                 Compress(compressor, prefix.GetBuffer().AsSpan(0, (int)prefix.Length), buffer, ref position, isFinalBlock: false);
-                Compress(compressor, PageData.Span, buffer, ref position, isFinalBlock: false);
+                Compress(compressor, ChunkData.Span, buffer, ref position, isFinalBlock: false);
                 Compress(compressor, suffix.GetBuffer().AsSpan(0, (int)suffix.Length), buffer, ref position, isFinalBlock: true);
             }
             finally
@@ -210,7 +230,7 @@ internal sealed class SandboxSnapshot : IDisposable
         if (header.MemoryBytes <= 0 || header.MemoryBytes > MaxMemory || header.MemoryBytes % WasmModuleRewriter.PageSize != 0
             || header.PageSize < 1024 || header.PageSize > WasmModuleRewriter.PageSize || !int.IsPow2(header.PageSize)
             || header.ChangedPages < 0 || header.ChangedPages > header.MemoryBytes / header.PageSize
-            || header.BodyLength < (long)header.ChangedPages * header.PageSize || header.BodyLength > Array.MaxLength || header.CompressedLength < 0)
+            || header.BodyLength < (long)header.ChangedPages * 12 || header.BodyLength > Array.MaxLength || header.CompressedLength < 0)
         {
             throw Invalid("its header is damaged (impossible sizes)");
         }
@@ -310,21 +330,32 @@ internal sealed class SandboxSnapshot : IDisposable
                     throw new InvalidDataException("page indices out of range or out of order");
                 }
             }
-            var pageDataStart = (int)reader.BaseStream.Position;
-            var pageDataLength = indices.Length * header.PageSize;
-            if (pageDataStart + (long)pageDataLength > header.BodyLength)
+            var masks = new ulong[indices.Length];
+            var chunks = 0L;
+            for (var i = 0; i < masks.Length; i++)
+            {
+                masks[i] = reader.ReadUInt64();
+                if (masks[i] == 0)
+                {
+                    throw new InvalidDataException("a changed page without changed chunks");
+                }
+                chunks += (long)ulong.PopCount(masks[i]);
+            }
+            var chunkDataStart = (int)reader.BaseStream.Position;
+            var chunkDataLength = chunks * (header.PageSize / ChunksPerPage);
+            if (chunkDataStart + chunkDataLength > header.BodyLength)
             {
                 throw new EndOfStreamException();
             }
-            reader.BaseStream.Position += pageDataLength;
+            reader.BaseStream.Position += chunkDataLength;
 
             var hostState = ReadHostState(reader);
             if (reader.BaseStream.Position != header.BodyLength)
             {
                 throw new InvalidDataException("unexpected bytes after the host state");
             }
-            return new SandboxSnapshot(header.Identity, header.MemoryBytes, header.PageSize, indices,
-                body.AsMemory(pageDataStart, pageDataLength), globals, hostState, rented: body);
+            return new SandboxSnapshot(header.Identity, header.MemoryBytes, header.PageSize, indices, masks,
+                body.AsMemory(chunkDataStart, (int)chunkDataLength), globals, hostState, rented: body);
         }
         catch (Exception e) when (e is EndOfStreamException or InvalidDataException or IOException or ArgumentException or DecoderFallbackException or FormatException or OverflowException)
         {

@@ -35,36 +35,49 @@ internal static unsafe class SandboxSnapshotter
 
         var candidates = (usePageMap && baseline.PageMapWorks ? PageMap.FindWrittenPages((nint)pointer, length, pageSize) : null)
             ?? Enumerable.Range(0, (int)(length / pageSize));
-        // First find the pages that differ (reading only), then store exactly those: a buffer sized by
-        // the candidates would be far too large without a page map.
+        // First find the pages and chunks that differ (reading only), then store exactly those chunks: a
+        // buffer sized by the candidates would be far too large without a page map.
+        var chunkSize = pageSize / SandboxSnapshot.ChunksPerPage;
         var changed = new List<int>();
+        var masks = new List<ulong>();
+        var chunks = 0;
         foreach (var page in candidates)
         {
             var offset = (long)page * pageSize;
             var current = new ReadOnlySpan<byte>(pointer + offset, pageSize);
-            if (offset + pageSize <= baseline.Length
-                ? !current.SequenceEqual(baseline.Span(offset, pageSize))
+            var mask = offset + pageSize <= baseline.Length
+                ? ChangedChunks(current, baseline.Span(offset, pageSize), chunkSize)
                 // Memory the sandbox grew starts as zeros.
-                : current.IndexOfAnyExcept((byte)0) >= 0)
+                : ChangedChunks(current, chunkSize);
+            if (mask != 0)
             {
                 changed.Add(page);
+                masks.Add(mask);
+                chunks += BitOperations.PopCount(mask);
             }
         }
-        var dataLength = checked(changed.Count * pageSize);
+        var dataLength = checked(chunks * chunkSize);
         var data = ArrayPool<byte>.Shared.Rent(Math.Max(dataLength, 1));
+        var position = 0;
         for (var i = 0; i < changed.Count; i++)
         {
             var offset = (long)changed[i] * pageSize;
             var current = new ReadOnlySpan<byte>(pointer + offset, pageSize);
-            var target = data.AsSpan(i * pageSize, pageSize);
-            if (offset + pageSize <= baseline.Length)
+            var original = offset + pageSize <= baseline.Length ? baseline.Span(offset, pageSize) : default;
+            for (var mask = masks[i]; mask != 0; mask &= mask - 1)
             {
-                // The difference, not the page: where few bytes changed it is mostly zeros, which compress to almost nothing.
-                Xor(current, baseline.Span(offset, pageSize), target);
-            }
-            else
-            {
-                current.CopyTo(target);
+                var chunk = BitOperations.TrailingZeroCount(mask) * chunkSize;
+                var target = data.AsSpan(position, chunkSize);
+                if (original.IsEmpty)
+                {
+                    current.Slice(chunk, chunkSize).CopyTo(target);
+                }
+                else
+                {
+                    // The difference, not the bytes: the unchanged bytes of a chunk become zeros, which compress to almost nothing.
+                    Xor(current.Slice(chunk, chunkSize), original.Slice(chunk, chunkSize), target);
+                }
+                position += chunkSize;
             }
         }
 
@@ -83,7 +96,7 @@ internal static unsafe class SandboxSnapshotter
             sandbox.Files.CurrentDirectory,
             sandbox.Files.CaptureTable(),
             sandbox.Files.CaptureScratch());
-        return new SandboxSnapshot(SnapshotIdentity.Of(image), length, pageSize, [.. changed], data.AsMemory(0, dataLength), globals, hostState, rented: data);
+        return new SandboxSnapshot(SnapshotIdentity.Of(image), length, pageSize, [.. changed], [.. masks], data.AsMemory(0, dataLength), globals, hostState, rented: data);
     }
 
     /// <summary>
@@ -111,9 +124,11 @@ internal static unsafe class SandboxSnapshotter
             throw new IsolatedException(
                 $"The snapshot cannot be restored: the sandbox had {snapshot.MemoryBytes:N0} bytes of memory, more than this host's limit of {image.Limits.MaxMemoryBytes:N0} (IsolatedRuntimeHostOptions.MaxMemoryBytes).");
         }
-        if (snapshot.PageData.Length != (long)snapshot.PageIndices.Length * snapshot.PageSize)
+        var chunkSize = snapshot.ChunkSize;
+        var chunks = snapshot.ChunkMasks.Sum(mask => (long)BitOperations.PopCount(mask));
+        if (snapshot.ChunkMasks.Length != snapshot.PageIndices.Length || snapshot.ChunkData.Length != chunks * chunkSize)
         {
-            throw Invalid("its page data does not match its page list");
+            throw Invalid("its chunk data does not match its page list");
         }
         if (snapshot.MemoryBytes > length)
         {
@@ -133,22 +148,19 @@ internal static unsafe class SandboxSnapshotter
         {
             throw Invalid("a page lies past the end of its memory");
         }
+        // Populating the pages makes each a private copy of the image's page (zeros past its end) in one
+        // system call per run of pages; the changed chunks are then applied to it in place.
         PagePrefaulter.PopulateForWriting(pointer, snapshot.PageIndices, pageSize);
-        var pageData = snapshot.PageData.Span;
+        var data = snapshot.ChunkData.Span;
+        var position = 0;
         for (var i = 0; i < snapshot.PageIndices.Length; i++)
         {
-            var offset = (long)snapshot.PageIndices[i] * pageSize;
-            var target = new Span<byte>(pointer + offset, pageSize);
-            var stored = pageData.Slice(i * pageSize, pageSize);
-            if (offset + pageSize <= length)
+            var page = new Span<byte>(pointer + ((long)snapshot.PageIndices[i] * pageSize), pageSize);
+            for (var mask = snapshot.ChunkMasks[i]; mask != 0; mask &= mask - 1)
             {
-                // The stored difference XOR the image is the page. The image is read from the baseline
-                // (whose pages are mapped already), not from the target, which would fault a second time.
-                Xor(baseline.Span(offset, pageSize), stored, target);
-            }
-            else
-            {
-                stored.CopyTo(target);
+                var chunk = page.Slice(BitOperations.TrailingZeroCount(mask) * chunkSize, chunkSize);
+                Xor(chunk, data.Slice(position, chunkSize), chunk);
+                position += chunkSize;
             }
         }
 
@@ -209,7 +221,39 @@ internal static unsafe class SandboxSnapshotter
         _ => throw new NotSupportedException($"A global of type {value?.GetType().Name ?? "null"} cannot be captured."),
     };
 
-    /// <summary><paramref name="destination"/> = <paramref name="left"/> XOR <paramref name="right"/> (page-sized spans; destination may be left).</summary>
+    /// <summary>Which chunks of <paramref name="current"/> differ from <paramref name="original"/> (bit c: chunk c).</summary>
+    private static ulong ChangedChunks(ReadOnlySpan<byte> current, ReadOnlySpan<byte> original, int chunkSize)
+    {
+        if (current.SequenceEqual(original))
+        {
+            return 0;
+        }
+        var mask = 0UL;
+        for (var c = 0; c < SandboxSnapshot.ChunksPerPage; c++)
+        {
+            if (!current.Slice(c * chunkSize, chunkSize).SequenceEqual(original.Slice(c * chunkSize, chunkSize)))
+            {
+                mask |= 1UL << c;
+            }
+        }
+        return mask;
+    }
+
+    /// <summary>Which chunks of <paramref name="current"/> are not all zeros (bit c: chunk c).</summary>
+    private static ulong ChangedChunks(ReadOnlySpan<byte> current, int chunkSize)
+    {
+        var mask = 0UL;
+        for (var c = 0; c < SandboxSnapshot.ChunksPerPage; c++)
+        {
+            if (current.Slice(c * chunkSize, chunkSize).IndexOfAnyExcept((byte)0) >= 0)
+            {
+                mask |= 1UL << c;
+            }
+        }
+        return mask;
+    }
+
+    /// <summary><paramref name="destination"/> = <paramref name="left"/> XOR <paramref name="right"/> (equal lengths; destination may be left).</summary>
     private static void Xor(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right, Span<byte> destination)
     {
         var l = MemoryMarshal.Cast<byte, Vector<byte>>(left);
