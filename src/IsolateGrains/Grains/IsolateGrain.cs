@@ -13,6 +13,13 @@ namespace IsolateGrains.Grains;
 /// storage (per <see cref="SnapshotPolicy"/>), carried along when Orleans migrates the activation, and
 /// restored on the next activation. A fault that kills the sandbox restores the last saved snapshot.
 /// </summary>
+/// <remarks>
+/// Placement: activation-count based. Every sandbox costs a silo about the same (a couple of MiB of
+/// private memory and its share of CPU), so spreading activations evenly spreads memory evenly; it also
+/// reacts at once, where resource-based placement lags behind its statistics when many sandboxes start
+/// together.
+/// </remarks>
+[Orleans.Placement.ActivationCountBasedPlacement]
 public sealed class IsolateGrain : Grain, IIsolateGrain, IGrainMigrationParticipant
 {
     private const string MigrationKey = "isolategrains.snapshot";
