@@ -4,8 +4,8 @@ using Orleans.TestingHost;
 namespace IsolateGrains.Grains.Tests;
 
 /// <summary>
-/// A silo configured to load sandbox code only from uploads: the lambda's assembly is refused until a
-/// client uploads it, then it runs. (The other tests use the silo's bin directory, the default.)
+/// A silo configured differently from the shared cluster: sandbox code only from uploads (the lambda's
+/// assembly is refused until a client uploads it), and snapshots saved only on deactivation.
 /// </summary>
 public sealed class UploadedAssemblyTests : IAsyncLifetime
 {
@@ -14,7 +14,11 @@ public sealed class UploadedAssemblyTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) => silo.AddIsolateGrains(options => options.AssemblySource = IsolateGrains.Hosting.AssemblySource.Uploaded));
+        builder.ConfigureSilo((_, silo) => silo.AddIsolateGrains(options =>
+        {
+            options.AssemblySource = IsolateGrains.Hosting.AssemblySource.Uploaded;
+            options.SnapshotPolicy = IsolateGrains.Hosting.SnapshotPolicy.OnDeactivation;
+        }));
         _cluster = builder.Build();
         await _cluster.DeployAsync();
     }
@@ -38,6 +42,22 @@ public sealed class UploadedAssemblyTests : IAsyncLifetime
         Assert.Equal(42, answer);
         Assert.Contains(testAssembly.GetName().Name!, listed);
     }
+
+    [Fact]
+    public async Task WithOnDeactivationSnapshotsTheStateIsSavedWhenTheGrainDeactivates()
+    {
+        var client = _cluster.Client;
+        await client.UploadIsolateAssemblies(typeof(UploadedAssemblyTests).Assembly);
+        var grain = client.GetGrain<IIsolateGrain>("on-deactivation");
+        await grain.Invoke(UploadedCode.SetCounter(5));
+        Assert.Null((await grain.GetStatus()).SnapshotBytes); // nothing saved yet: not write-through
+
+        await grain.Deactivate();
+        await _cluster.WaitForDeactivationAsync(grain);
+
+        Assert.Equal(6, await grain.Invoke(UploadedCode.IncrementCounter()));
+        Assert.Equal("storage", (await grain.GetStatus()).RestoredFrom);
+    }
 }
 
 /// <summary>
@@ -48,4 +68,15 @@ public static class UploadedCode
 {
     /// <summary>A lambda that needs only this assembly.</summary>
     public static Func<int> Answer() => () => 6 * 7;
+
+    /// <summary>Sets the sandbox's counter.</summary>
+    public static Action SetCounter(int value) => () => Counter.Value = value;
+
+    /// <summary>Increments the sandbox's counter.</summary>
+    public static Func<int> IncrementCounter() => () => ++Counter.Value;
+
+    private static class Counter
+    {
+        public static int Value;
+    }
 }

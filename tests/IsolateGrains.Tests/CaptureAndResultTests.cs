@@ -157,6 +157,17 @@ public sealed class CaptureAndResultTests : IDisposable
         Assert.Contains(nameof(MemoryStream), error.Message);
     }
 
+    [Fact]
+    public void LambdasContainingNestedLambdasWork()
+    {
+        var youngest = _runtime.Invoke(static () => new[] { ("Ann", 5), ("Bob", 7), ("Cy", 3) }.OrderBy(p => p.Item2).First().Item1);
+        var words = new[] { "b", "a", "c" };
+        var sorted = _runtime.Invoke(() => string.Join(",", words.OrderBy(w => w)));
+
+        Assert.Equal("Cy", youngest);
+        Assert.Equal("a,b,c", sorted);
+    }
+
     private static int Answer() => 42;
 
     public void Dispose() => _runtime.Dispose();

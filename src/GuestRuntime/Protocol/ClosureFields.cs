@@ -76,7 +76,8 @@ internal static class ClosureFields
                 if (opCode.OperandType == OperandType.InlineField)
                 {
                     var field = method.Module.ResolveField(token, typeArguments, methodArguments);
-                    if (field?.DeclaringType is { } owner && IsClosureType(owner))
+                    // Static fields of closure types are the compiler's caches of nested lambdas, not captured values.
+                    if (field is { IsStatic: false, DeclaringType: { } owner } && IsClosureType(owner))
                     {
                         Add(used, owner, field);
                     }

@@ -32,7 +32,7 @@ internal static class SandboxMetrics
     }
 
     /// <summary>A sandbox was created.</summary>
-    public static void SandboxCreated(Sandbox sandbox) => LiveSandboxes[sandbox] = 0;
+    public static void SandboxCreated(Sandbox sandbox) => LiveSandboxes[sandbox] = sandbox.MemoryBytes;
 
     /// <summary>A sandbox was disposed.</summary>
     public static void SandboxDisposed(Sandbox sandbox) => LiveSandboxes.TryRemove(sandbox, out _);

@@ -9,8 +9,11 @@ namespace IsolateGrains.Engine.Snapshots;
 /// </summary>
 internal static class ZstdContexts
 {
-    /// <summary>The compression level: on snapshots, level 9 saved 5% of the size at several times the time, level 1 saved no time.</summary>
-    public const int CompressionLevel = 3;
+    /// <summary>
+    /// The compression level. Measured on a snapshot's 850 KiB of changed chunks: level 1 took 2.6 ms for 282 KiB,
+    /// level 3 took 4.3 ms for 272 KiB, level 9 is slower still for 5% less; captures may follow every call, so speed wins.
+    /// </summary>
+    public const int CompressionLevel = 1;
 
     private static readonly Compressor?[] s_compressors = new Compressor?[Environment.ProcessorCount];
     private static readonly Decompressor?[] s_decompressors = new Decompressor?[Environment.ProcessorCount];
