@@ -14,12 +14,10 @@ namespace IsolateGrains.Grains;
 /// restored on the next activation. A fault that kills the sandbox restores the last saved snapshot.
 /// </summary>
 /// <remarks>
-/// Placement: activation-count based. Every sandbox costs a silo about the same (a couple of MiB of
-/// private memory and its share of CPU), so spreading activations evenly spreads memory evenly; it also
-/// reacts at once, where resource-based placement lags behind its statistics when many sandboxes start
-/// together.
+/// Placement: Orleans' default, resource-optimized placement, which weighs each silo's memory and CPU —
+/// what sandboxes cost. (Activation-count placement would also suit, but Orleans' directors for it do not
+/// honour migration targets, and moving sandboxes between silos is part of the design.)
 /// </remarks>
-[Orleans.Placement.ActivationCountBasedPlacement]
 public sealed class IsolateGrain : Grain, IIsolateGrain, IGrainMigrationParticipant
 {
     private const string MigrationKey = "isolategrains.snapshot";
@@ -155,7 +153,7 @@ public sealed class IsolateGrain : Grain, IIsolateGrain, IGrainMigrationParticip
 
     /// <inheritdoc />
     public Task<IsolateGrainStatus> GetStatus() => Task.FromResult(new IsolateGrainStatus(
-        RuntimeIdentity, Runtime.MemoryBytes, Runtime.ResetCount, _state.State.Snapshot?.LongLength, _restoredFrom));
+        GrainContext.Address.SiloAddress?.ToString() ?? RuntimeIdentity, Runtime.MemoryBytes, Runtime.ResetCount, _state.State.Snapshot?.LongLength, _restoredFrom));
 
     /// <inheritdoc />
     public Task SaveSnapshot() => SaveSnapshotCoreAsync();

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
@@ -39,6 +40,60 @@ internal sealed class ModuleCache(string directory)
             Append(hash, $"{info.Name}|{info.Length}|{info.LastWriteTimeUtc.Ticks}");
         }
         return Convert.ToHexStringLower(hash.GetCurrentHash());
+    }
+
+    private static readonly ConcurrentDictionary<string, SemaphoreSlim> ProcessLocks = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Holds the right to load-or-build one entry, across threads of this process (a semaphore) and across
+    /// processes on this machine (an exclusive lock file). Dispose to release.
+    /// </summary>
+    public IDisposable AcquireBuildLock(string key)
+    {
+        var gate = ProcessLocks.GetOrAdd(Path.Combine(Path.GetFullPath(Directory), key), _ => new SemaphoreSlim(1, 1));
+        gate.Wait();
+        try
+        {
+            System.IO.Directory.CreateDirectory(Directory);
+            var path = Path.Combine(Directory, key + ".lock");
+            var deadline = DateTime.UtcNow.AddMinutes(10);
+            while (true)
+            {
+                try
+                {
+                    var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                    return new BuildLock(gate, file);
+                }
+                catch (IOException) when (DateTime.UtcNow < deadline)
+                {
+                    Thread.Sleep(100); // Another process is building this entry.
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A cache directory we cannot lock (read-only, say) still works without coordination.
+            return new BuildLock(gate, null);
+        }
+        catch
+        {
+            gate.Release();
+            throw;
+        }
+    }
+
+    private sealed class BuildLock(SemaphoreSlim gate, FileStream? file) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                file?.Dispose();
+                gate.Release();
+            }
+        }
     }
 
     /// <summary>The path of an entry's compiled module.</summary>
