@@ -56,7 +56,7 @@ public sealed class IsolatedRuntimeHost : IDisposable
             var key = ModuleCache.ComputeKey(pack);
             ImageState state;
             // One build per machine: hosts and processes that start together wait for the first build and load it
-            // (builds are not byte-for-byte reproducible, and snapshots only restore under the same build).
+            // instead of all building at once (a build takes seconds of CPU).
             using var buildLock = cache.AcquireBuildLock(key);
             if (cache.TryLoad(_engine.Engine, key, out var cached, out var cachedState, out var problem))
             {

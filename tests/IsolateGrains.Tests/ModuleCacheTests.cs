@@ -12,9 +12,11 @@ public sealed class ModuleCacheTests : IDisposable
         var options = () => new IsolatedRuntimeHostOptions { ModuleCacheDirectory = _directory, Output = _ => { } };
 
         string cachePath;
+        string? firstBuild;
         using (var first = new IsolatedRuntimeHost(options()).WithBinDirectoryAssemblyLoader())
         {
             Assert.False(first.LoadedFromCache);
+            firstBuild = first.Image.State.MemoryHash;
             cachePath = first.ModuleCachePath;
             Assert.True(File.Exists(cachePath));
             using var runtime = new IsolatedRuntime(first);
@@ -38,6 +40,10 @@ public sealed class ModuleCacheTests : IDisposable
         using (var third = new IsolatedRuntimeHost(options()).WithBinDirectoryAssemblyLoader())
         {
             Assert.False(third.LoadedFromCache);
+            // Builds are reproducible: the rebuilt image is byte for byte the first one, so snapshots taken
+            // under either restore under the other (on another machine too).
+            Assert.NotNull(firstBuild);
+            Assert.Equal(firstBuild, third.Image.State.MemoryHash);
             using var runtime = new IsolatedRuntime(third);
             Assert.Equal(0, runtime.Invoke(() => Environment.GetEnvironmentVariables().Count));
         }

@@ -23,7 +23,8 @@ internal sealed record ImageState(
 {
     /// <summary>
     /// The hash of the image's memory bytes (<see cref="Snapshots.ImageBaseline.HashMemory"/>), which snapshots
-    /// record: two builds of the same inputs differ, so the cache key alone cannot tell them apart. Null in
+    /// record as a last check that the bytes under a snapshot are the ones it was taken over (builds are
+    /// reproducible, so this differs only when the code that built them did). Null in
     /// entries cached before it existed (it is then computed from the image when first needed).
     /// </summary>
     public string? MemoryHash { get; init; }

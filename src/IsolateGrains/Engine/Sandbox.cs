@@ -20,6 +20,8 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
     private readonly Store _store;
     private readonly long _monotonicStart = Stopwatch.GetTimestamp();
     private double _monotonicBaseMs;
+    private double _deterministicTicks;
+    private ulong _deterministicEntropy = 0x9E3779B97F4A7C15;
     private readonly StringBuilder[] _outputLines = [new(), new()];
     private readonly Decoder[] _outputDecoders = [Encoding.UTF8.GetDecoder(), Encoding.UTF8.GetDecoder()];
     private byte[]? _pendingHostReply;
@@ -110,7 +112,30 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
     public long MemoryBytes => Exports.Memory.GetLength();
 
     /// <summary>Milliseconds on the guest's monotonic clock, continuing from the image's capture.</summary>
-    public double MonotonicNowMs => _monotonicBaseMs + Stopwatch.GetElapsedTime(_monotonicStart).TotalMilliseconds;
+    public double MonotonicNowMs => _image.Deterministic
+        ? _monotonicBaseMs + (_deterministicTicks += 0.001)
+        : _monotonicBaseMs + Stopwatch.GetElapsedTime(_monotonicStart).TotalMilliseconds;
+
+    /// <summary>
+    /// Fills <paramref name="destination"/> with random bytes: the host's CSPRNG, or a fixed sequence while
+    /// an image is built (whatever the build seeds, every sandbox of that image starts with).
+    /// </summary>
+    public void FillEntropy(Span<byte> destination)
+    {
+        if (!_image.Deterministic)
+        {
+            System.Security.Cryptography.RandomNumberGenerator.Fill(destination);
+            return;
+        }
+        for (var i = 0; i < destination.Length; i++)
+        {
+            // xorshift64: reproducible, which is the point here.
+            _deterministicEntropy ^= _deterministicEntropy << 13;
+            _deterministicEntropy ^= _deterministicEntropy >> 7;
+            _deterministicEntropy ^= _deterministicEntropy << 17;
+            destination[i] = (byte)_deterministicEntropy;
+        }
+    }
 
     /// <summary>Finds the sandbox a host function was called for.</summary>
     public static Sandbox From(Caller caller) => (Sandbox)caller.GetData()!;

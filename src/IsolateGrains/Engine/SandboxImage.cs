@@ -32,6 +32,12 @@ internal sealed class SandboxImage(
     public TimeProvider Clock { get; } = clock;
     /// <summary>Where console output goes.</summary>
     public Action<GuestOutput> Output { get; } = output;
+    /// <summary>
+    /// True while building an image: the guest's clocks and entropy are then fixed sequences, so that two
+    /// builds of the same inputs produce the same bytes (and snapshots restore on any machine that built it).
+    /// </summary>
+    public bool Deterministic { get; init; }
+
     /// <summary>Where runtime log lines go (sandbox name, text).</summary>
     public Action<string, string>? Trace { get; } = trace;
 

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Wasmtime;
 
 namespace IsolateGrains.Engine.Imports;
@@ -29,7 +28,8 @@ internal static class ProcessImports
         });
         linker.DefineFunction("env", "mono_wasm_browser_entropy", (Caller caller, int buffer, int length) =>
         {
-            RandomNumberGenerator.Fill(Sandbox.From(caller).Span(buffer, length));
+            var sandbox = Sandbox.From(caller);
+            sandbox.FillEntropy(sandbox.Span(buffer, length));
             return 0;
         });
         // A fixed id: the host's process id is not the guest's business.

@@ -22,8 +22,8 @@ internal static class PreinitializedImageBuilder
 
         // The builder's own limits: generous, since the image is shared by hosts with any limits.
         var limits = new SandboxLimits(MaxMemoryBytes: 1L << 31, CallTimeout: TimeSpan.FromMinutes(5), MaxPayloadBytes: 64 * 1024 * 1024, MaxScratchBytes: 1024 * 1024);
-        var bootImage = new SandboxImage(engine, bootModule, ImageState.Unbooted, fileSystem, limits, TimeProvider.System,
-            line => trace?.Invoke(line.Sandbox, line.Text), trace);
+        var bootImage = new SandboxImage(engine, bootModule, ImageState.Unbooted, fileSystem, limits, BuildClock.Instance,
+            line => trace?.Invoke(line.Sandbox, line.Text), trace) { Deterministic = true };
         // The only assembly beyond the runtime's own that the builder serves is this library, for the probes.
         var probeAssembly = typeof(ImageWarmupProbe).Assembly;
         using var sandbox = new Sandbox(bootImage, "image-builder", request => HostRequests.Handle(request,
@@ -73,6 +73,14 @@ internal static class PreinitializedImageBuilder
         var result = GuestRequests.Deserialize<T>(GuestRequests.ReadReply(sandbox.Call(request)));
         sandbox.KnownMethodKeys.Add(key);
         return result;
+    }
+
+    /// <summary>The wall clock during a build: always the same instant, so builds are reproducible.</summary>
+    private sealed class BuildClock : TimeProvider
+    {
+        public static BuildClock Instance { get; } = new();
+
+        public override DateTimeOffset GetUtcNow() => new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
     }
 
     /// <summary>The raw bits of a global's value, as the rewriter takes them.</summary>

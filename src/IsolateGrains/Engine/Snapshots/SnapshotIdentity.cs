@@ -33,8 +33,8 @@ internal sealed record SnapshotIdentity(string ImageKey, string ImageHash, strin
         {
             throw new IsolatedException(
                 $"The snapshot cannot be restored: it was taken from image {ImageKey} with memory {ImageHash}, but this host's build of that image has memory {hash}. " +
-                "Building an image is not byte-for-byte reproducible, so hosts that restore each other's snapshots must share the built image " +
-                "(the same module cache files, IsolatedRuntimeHostOptions.ModuleCacheDirectory).");
+                "Image builds are reproducible, so the two builds did not run the same code (a different engine or build of the runtime); " +
+                "hosts that restore each other's snapshots must run the same build of IsolateGrains.");
         }
     }
 }
