@@ -40,7 +40,10 @@ public static class SiloConfiguration
                     options.ClusterId = clusterId;
                     options.ServiceId = serviceId;
                 });
-                silo.ConfigureEndpoints(IPAddress.Parse(orleans["AdvertisedIP"] ?? "127.0.0.1"), siloPort, gatewayPort, listenOnAnyHostAddress: true);
+                // A silo that advertises a loopback address can only be reached on loopback, so it listens there
+                // alone; one that advertises a network address (a container's) listens on every interface.
+                var advertisedIP = IPAddress.Parse(orleans["AdvertisedIP"] ?? "127.0.0.1");
+                silo.ConfigureEndpoints(advertisedIP, siloPort, gatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertisedIP));
                 break;
             case var other:
                 throw new InvalidOperationException($"Orleans:Clustering must be 'Localhost' or 'Redis', not '{other}'.");
