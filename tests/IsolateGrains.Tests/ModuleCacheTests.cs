@@ -61,9 +61,10 @@ public sealed class ModuleCacheTests : IDisposable
         var directory = Path.GetDirectoryName(TestHosts.Shared.ModuleCachePath)!;
         // Copy the shared entry, then cut it short.
         Directory.CreateDirectory(_directory);
-        foreach (var file in Directory.GetFiles(directory, Path.GetFileNameWithoutExtension(TestHosts.Shared.ModuleCachePath) + ".*"))
+        var key = Path.GetFileNameWithoutExtension(TestHosts.Shared.ModuleCachePath);
+        foreach (var extension in new[] { ".cwasm", ".json" })
         {
-            File.Copy(file, Path.Combine(_directory, Path.GetFileName(file)));
+            File.Copy(Path.Combine(directory, key + extension), Path.Combine(_directory, key + extension));
         }
         var copy = Path.Combine(_directory, Path.GetFileName(TestHosts.Shared.ModuleCachePath));
         using (var stream = new FileStream(copy, FileMode.Open, FileAccess.ReadWrite))

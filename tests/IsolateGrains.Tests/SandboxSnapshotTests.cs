@@ -132,14 +132,14 @@ public sealed class SandboxSnapshotTests(ITestOutputHelper output)
     [Fact]
     public void ASnapshotFromAnotherBuildOfTheSameImageIsRefused()
     {
-        // Two builds of one image key differ in their bytes, so the key alone must not be trusted.
+        // The image's memory hash is checked as well as its key: a snapshot over other bytes is never applied.
         var snapshot = SmallSnapshot();
         var foreign = SandboxSnapshot.RewriteHeader(snapshot, h => h with { Identity = h.Identity with { ImageHash = "ffffffffffffffffffffffffffffffff" } });
 
         var error = RestoreFails(foreign);
 
         Assert.Contains("with memory ffffffffffffffffffffffffffffffff", error.Message);
-        Assert.Contains("must share the built image", error.Message);
+        Assert.Contains("must run the same build of IsolateGrains", error.Message);
     }
 
     [Fact]
