@@ -5,7 +5,9 @@ public sealed class LimitTests : IDisposable
 {
     private readonly IsolatedRuntimeHost _host = TestHosts.Create(options =>
     {
-        options.CallTimeout = TimeSpan.FromSeconds(1);
+        // Short enough to keep the loop test quick, long enough that a fresh sandbox's first call (which loads
+        // this test assembly into it) never hits it on a busy 2-core machine.
+        options.CallTimeout = TimeSpan.FromSeconds(4);
         options.MaxMemoryBytes = 128L * 1024 * 1024;
         options.MaxPayloadBytes = 64 * 1024;
     }).WithBinDirectoryAssemblyLoader();
