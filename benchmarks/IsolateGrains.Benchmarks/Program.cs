@@ -14,6 +14,11 @@ if (args is ["--diag"])
 {
     return SandboxDiagnostics.Run();
 }
+if (args.Length > 0 && args[0] == "--cluster")
+{
+    // dotnet run -c Release --project benchmarks/IsolateGrains.Benchmarks -- --cluster [--sandboxes N]
+    return ClusterBenchmark.Run(args[1..]);
+}
 if (args.Length > 0 && args[0] == "--bdn")
 {
     BenchmarkSwitcher.FromAssembly(typeof(QuickBenchmark).Assembly).Run(args[1..]);

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Runtime;
+using IsolateGrains.Testing;
 
 namespace IsolateGrains.Cluster.Tests;
 

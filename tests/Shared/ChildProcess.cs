@@ -2,10 +2,10 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace IsolateGrains.Cluster.Tests;
+namespace IsolateGrains.Testing;
 
 /// <summary>
-/// A process the tests start (redis-server, a silo): its output is kept (the last lines, for failure
+/// A process a test or benchmark starts (redis-server, a silo): its output is kept (the last lines, for failure
 /// messages), and it is stopped by its own id, gracefully (SIGTERM) or hard (SIGKILL).
 /// </summary>
 public sealed class ChildProcess : IDisposable
@@ -21,7 +21,7 @@ public sealed class ChildProcess : IDisposable
         _process = process;
     }
 
-    /// <summary>What the tests call it ("redis", "silo-2").</summary>
+    /// <summary>What the caller calls it ("redis", "silo-2").</summary>
     public string Name { get; }
 
     /// <summary>The operating system's process id.</summary>

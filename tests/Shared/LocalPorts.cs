@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace IsolateGrains.Cluster.Tests;
+namespace IsolateGrains.Testing;
 
 /// <summary>Free TCP ports on 127.0.0.1, never the same one twice in a test run.</summary>
 public static class LocalPorts
