@@ -38,7 +38,7 @@ internal static class PreinitializedImageBuilder
         var memory = sandbox.Exports.Memory.GetSpan(0, checked((int)sandbox.Exports.Memory.GetLength())).ToArray();
         var globals = WasmModuleRewriter.ReadDefinedGlobals(instrumented)
             .Where(g => g.IsMutable)
-            .Select(g => (g.Index, Bits(sandbox.Instance.GetGlobal(WasmModuleRewriter.GlobalExportPrefix + g.Index)!.GetValue())))
+            .Select(g => (g.Index, WasmGlobalBits.From(sandbox.Instance.GetGlobal(WasmModuleRewriter.GlobalExportPrefix + g.Index)!.GetValue())))
             .ToArray();
         var state = sandbox.CaptureState() with { MemoryHash = ImageBaseline.HashMemory(memory) };
         return (WasmModuleRewriter.BuildPreinitializedModule(instrumented, memory, globals), state);
@@ -83,13 +83,4 @@ internal static class PreinitializedImageBuilder
         public override DateTimeOffset GetUtcNow() => new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
     }
 
-    /// <summary>The raw bits of a global's value, as the rewriter takes them.</summary>
-    private static long Bits(object? value) => value switch
-    {
-        int i => i,
-        long l => l,
-        float f => BitConverter.SingleToInt32Bits(f),
-        double d => BitConverter.DoubleToInt64Bits(d),
-        _ => throw new NotSupportedException($"A global of type {value?.GetType().Name ?? "null"} cannot be captured."),
-    };
 }

@@ -85,7 +85,7 @@ internal static unsafe class SandboxSnapshotter
         foreach (var (index, name, type) in baseline.MutableGlobals)
         {
             var global = sandbox.Instance.GetGlobal(name) ?? throw new IsolatedException($"The sandbox has no global {name}: it is not an instance of its image.");
-            globals.Add(new SnapshotGlobal(index, type, Bits(global.GetValue())));
+            globals.Add(new SnapshotGlobal(index, type, WasmGlobalBits.From(global.GetValue())));
         }
 
         var now = sandbox.MonotonicNowMs;
@@ -201,25 +201,10 @@ internal static unsafe class SandboxSnapshotter
                 throw Invalid($"its global {value.Index} ({value.Type}) is not its image's global {index} ({type})");
             }
             var global = sandbox.Instance.GetGlobal(name) ?? throw new IsolatedException($"The sandbox has no global {name}: it is not an instance of its image.");
-            global.SetValue(type switch
-            {
-                WasmValueType.I32 => (int)value.Bits,
-                WasmValueType.I64 => value.Bits,
-                WasmValueType.F32 => BitConverter.Int32BitsToSingle((int)value.Bits),
-                _ => BitConverter.Int64BitsToDouble(value.Bits),
-            });
+            global.SetValue(WasmGlobalBits.To(type, value.Bits));
         }
     }
 
-    /// <summary>The raw bits of a global's value.</summary>
-    private static long Bits(object? value) => value switch
-    {
-        int i => i,
-        long l => l,
-        float f => BitConverter.SingleToInt32Bits(f),
-        double d => BitConverter.DoubleToInt64Bits(d),
-        _ => throw new NotSupportedException($"A global of type {value?.GetType().Name ?? "null"} cannot be captured."),
-    };
 
     /// <summary>Which chunks of <paramref name="current"/> differ from <paramref name="original"/> (bit c: chunk c).</summary>
     private static ulong ChangedChunks(ReadOnlySpan<byte> current, ReadOnlySpan<byte> original, int chunkSize)
