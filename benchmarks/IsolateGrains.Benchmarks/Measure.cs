@@ -41,22 +41,39 @@ internal static class Measure
     public static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * p))];
 
     /// <summary>
-    /// Private resident memory of this process after a full collection: anonymous and shared-memory pages
-    /// (Linux <c>RssAnon + RssShmem</c>). File-backed pages, such as the runtime image every sandbox maps
-    /// copy-on-write from the cache file, are shared by all sandboxes and left out.
+    /// Private resident memory of this process after a full collection: its proportional share of anonymous
+    /// and shared-memory pages (Linux <c>Pss_Anon + Pss_Shmem</c> from <c>/proc/self/smaps_rollup</c>). A page
+    /// many sandboxes map (a warm-start template's) counts once in all, divided among them; file-backed
+    /// pages, such as the runtime image every sandbox maps from the cache file, are left out.
     /// </summary>
     public static long PrivateResidentBytes()
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
-        return PrivateResidentBytesOf(File.ReadAllText("/proc/self/status"));
+        return PrivateResidentBytesOf(File.ReadAllText("/proc/self/smaps_rollup"));
     }
 
-    /// <summary>Private resident bytes from the text of a <c>/proc/PID/status</c> file.</summary>
-    public static long PrivateResidentBytesOf(string status) => status.Split('\n')
-        .Where(line => line.StartsWith("RssAnon:", StringComparison.Ordinal) || line.StartsWith("RssShmem:", StringComparison.Ordinal))
+    /// <summary>Private resident bytes from the text of a <c>/proc/PID/smaps_rollup</c> file.</summary>
+    public static long PrivateResidentBytesOf(string smapsRollup) => smapsRollup.Split('\n')
+        .Where(line => line.StartsWith("Pss_Anon:", StringComparison.Ordinal) || line.StartsWith("Pss_Shmem:", StringComparison.Ordinal))
         .Sum(line => long.Parse(line.Split(':')[1].Trim().Split(' ')[0]) * 1024);
+
+    /// <summary>CPU time this thread has used, in microseconds (Linux): unlike the wall clock, it does not count time spent waiting for a busy machine.</summary>
+    public static unsafe double ThreadCpuMicroseconds()
+    {
+        TimeSpec time;
+        return ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, &time) == 0 ? (time.Seconds * 1e6) + (time.Nanoseconds / 1e3) : double.NaN;
+    }
+
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern unsafe int ClockGetTime(int clock, TimeSpec* time);
 
     /// <summary>Formats microseconds with a sensible unit.</summary>
     public static string Time(double microseconds) => microseconds switch

@@ -7,7 +7,7 @@ using IsolateGrains.Benchmarks;
 if (args is ["--child", var value])
 {
     Func<int> lambda = () => int.Parse(value) + 1;
-    Console.WriteLine($"{lambda()} {Measure.PrivateResidentBytesOf(File.ReadAllText("/proc/self/status"))}");
+    Console.WriteLine($"{lambda()} {Measure.PrivateResidentBytesOf(File.ReadAllText("/proc/self/smaps_rollup"))}");
     return 0;
 }
 if (args is ["--diag"])

@@ -4,44 +4,82 @@ namespace IsolateGrains.Benchmarks;
 
 /// <summary>
 /// Breaks "new sandbox + first call" into its parts (<c>-- --diag</c>): instantiation, the first call
-/// of a lambda (which loads the lambda's assembly into the fresh sandbox), later calls, page faults and
-/// private memory. A tool for finding where time goes, not a benchmark.
+/// of a lambda, later calls, page faults and private memory, with and without the warm-start template.
+/// Times are this thread's CPU time (wall time in brackets), so a busy machine distorts them less.
+/// A tool for finding where time goes, not a benchmark.
 /// </summary>
 public static class SandboxDiagnostics
 {
     public static int Run()
     {
-        using var host = new IsolatedRuntimeHost(new IsolatedRuntimeHostOptions { Output = _ => { } }).WithBinDirectoryAssemblyLoader();
-        var x = 1;
-        for (var round = 0; round < 5; round++)
+        foreach (var warmStart in new[] { false, true })
         {
-            var faults = MinorFaults();
-            var started = Stopwatch.GetTimestamp();
-            using var runtime = new IsolatedRuntime(host);
-            var created = Stopwatch.GetTimestamp();
-            var createFaults = MinorFaults() - faults;
-            runtime.Invoke(() => x + 1);
-            var first = Stopwatch.GetTimestamp();
-            var firstFaults = MinorFaults() - faults - createFaults;
-            runtime.Invoke(() => x + 1);
-            var second = Stopwatch.GetTimestamp();
-            Console.WriteLine($"instantiate {Stopwatch.GetElapsedTime(started, created).TotalMilliseconds:0.00} ms ({createFaults} faults), " +
-                $"first call {Stopwatch.GetElapsedTime(created, first).TotalMilliseconds:0.00} ms ({firstFaults} faults), " +
-                $"second call {Stopwatch.GetElapsedTime(first, second).TotalMilliseconds:0.000} ms, linear memory {runtime.MemoryBytes / 1048576} MiB");
+            Console.WriteLine($"== warm start {(warmStart ? "on" : "off")}");
+            using var host = new IsolatedRuntimeHost(new IsolatedRuntimeHostOptions { Output = _ => { }, WarmStart = warmStart }).WithBinDirectoryAssemblyLoader();
+            var x = 1;
+            for (var round = 0; round < 5; round++)
+            {
+                var faults = MinorFaults();
+                var (cpu0, wall0) = (Measure.ThreadCpuMicroseconds(), Stopwatch.GetTimestamp());
+                using var runtime = new IsolatedRuntime(host);
+                var (cpu1, wall1) = (Measure.ThreadCpuMicroseconds(), Stopwatch.GetTimestamp());
+                var createFaults = MinorFaults() - faults;
+                runtime.Invoke(() => x + 1);
+                var (cpu2, wall2) = (Measure.ThreadCpuMicroseconds(), Stopwatch.GetTimestamp());
+                var firstFaults = MinorFaults() - faults - createFaults;
+                var later = new List<string>();
+                for (var k = 0; k < 4; k++)
+                {
+                    var c = Measure.ThreadCpuMicroseconds();
+                    runtime.Invoke(() => x + 1);
+                    later.Add(Measure.Time(Measure.ThreadCpuMicroseconds() - c));
+                }
+                Console.WriteLine($"instantiate {Measure.Time(cpu1 - cpu0)} [{Measure.Time(Stopwatch.GetElapsedTime(wall0, wall1).TotalMicroseconds)}] ({createFaults} faults), " +
+                    $"first call {Measure.Time(cpu2 - cpu1)} [{Measure.Time(Stopwatch.GetElapsedTime(wall1, wall2).TotalMicroseconds)}] ({firstFaults} faults), " +
+                    $"later calls {string.Join(", ", later)}");
+                // The host learned the lambda: let it prepare its warm-start template.
+                host.PrepareAsync().GetAwaiter().GetResult();
+            }
+
+            for (var round = 0; round < 3; round++)
+            {
+                using var fresh = new IsolatedRuntime(host);
+                var probe = ImageWarmupProbe.WithCapture(41);
+                var c0 = Measure.ThreadCpuMicroseconds();
+                var f0 = MinorFaults();
+                fresh.Invoke(probe);
+                var c1 = Measure.ThreadCpuMicroseconds();
+                var f1 = MinorFaults();
+                fresh.Invoke(probe);
+                var c2 = Measure.ThreadCpuMicroseconds();
+                fresh.Invoke(ImageWarmupProbe.WithoutResult(3));
+                var c3 = Measure.ThreadCpuMicroseconds();
+                Console.WriteLine($"image's own probe lambda in a fresh sandbox: first {Measure.Time(c1 - c0)} ({f1 - f0} faults), second {Measure.Time(c2 - c1)}, another probe lambda {Measure.Time(c3 - c2)}");
+            }
+
+            if (warmStart)
+            {
+                using var probe = new IsolatedRuntime(host);
+                probe.Invoke(() => x + 1);
+                var written = probe.WrittenPagesForDiagnostics();
+                var runs = new List<(int Start, int Count)>();
+                foreach (var page in written)
+                {
+                    if (runs.Count > 0 && runs[^1].Start + runs[^1].Count == page) runs[^1] = (runs[^1].Start, runs[^1].Count + 1);
+                    else runs.Add((page, 1));
+                }
+                Console.WriteLine($"pages written by a first call: {written.Count} in {runs.Count} runs: " +
+                    string.Join(" ", runs.Select(r => $"{r.Start * 4096L / 1048576.0:0.00}MiB+{r.Count}")));
+            }
+
+            var before = Measure.PrivateResidentBytes();
+            var runtimes = Enumerable.Range(0, 100).Select(_ => new IsolatedRuntime(host)).ToList();
+            var afterCreate = Measure.PrivateResidentBytes();
+            runtimes.ForEach(r => r.Invoke(() => x + 1));
+            var afterCall = Measure.PrivateResidentBytes();
+            Console.WriteLine($"private memory per sandbox: created {Measure.Bytes((afterCreate - before) / 100.0)}, after one call {Measure.Bytes((afterCall - before) / 100.0)}");
+            runtimes.ForEach(r => r.Dispose());
         }
-
-        var before = Measure.PrivateResidentBytes();
-        var runtimes = Enumerable.Range(0, 100).Select(_ => new IsolatedRuntime(host)).ToList();
-        var afterCreate = Measure.PrivateResidentBytes();
-        runtimes.ForEach(r => r.Invoke(() => x + 1));
-        var afterCall = Measure.PrivateResidentBytes();
-        Console.WriteLine($"private memory per sandbox: created {Measure.Bytes((afterCreate - before) / 100.0)}, after one call {Measure.Bytes((afterCall - before) / 100.0)}");
-        runtimes.ForEach(r => r.Dispose());
-
-        using var steady = new IsolatedRuntime(host);
-        var samples = Measure.Samples(3000, () => steady.Invoke(() => x + 1));
-        Console.WriteLine($"warm Invoke: p10 {Measure.Time(Measure.Percentile(samples, 0.1))}, p50 {Measure.Time(Measure.Median(samples))}, " +
-            $"p90 {Measure.Time(Measure.Percentile(samples, 0.9))}, p99 {Measure.Time(Measure.Percentile(samples, 0.99))}");
         return 0;
     }
 

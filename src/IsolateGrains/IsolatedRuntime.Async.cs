@@ -44,10 +44,28 @@ public sealed partial class IsolatedRuntime
         {
             var request = GuestRequests.InvokeDelegate(@delegate, sandbox.KnownMethodKeys, out var key);
             var decoded = ReadReplyTrackingPending(sandbox.Call(request));
-            sandbox.KnownMethodKeys.Add(key);
+            if (sandbox.KnownMethodKeys.Add(key))
+            {
+                _host.Learned(GuestRequests.MethodToPrepare(@delegate));
+            }
             return decoded;
         }, cancellationToken).ConfigureAwait(false);
         return await AwaitReplyAsync(reply, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Learns the method of an encoded delegate invocation (grains send those) the first time it succeeds
+    /// in this sandbox, as the typed invocations do, so new sandboxes of the host start warm for it.
+    /// </summary>
+    private void LearnFromEncodedRequest(Sandbox sandbox, byte[] request, byte[] reply)
+    {
+        if (_host.WarmStart is not null
+            && GuestRequests.IsSuccessOrPending(reply)
+            && GuestRequests.TryReadMethodToPrepare(request, sandbox.KnownMethodKeys) is { } method
+            && sandbox.KnownMethodKeys.Add(method.Descriptor.Key))
+        {
+            _host.Learned(method);
+        }
     }
 
     /// <summary>
@@ -60,6 +78,7 @@ public sealed partial class IsolatedRuntime
         {
             var raw = sandbox.Call(request);
             var operation = GuestRequests.PeekPending(raw);
+            LearnFromEncodedRequest(sandbox, request, raw);
             if (operation is { } id)
             {
                 _operations.GetOrAdd(id, NewCompletion);

@@ -54,7 +54,7 @@ public sealed partial class IsolatedRuntime
     }
 
     /// <summary>Creates a runtime from a fresh sandbox, then turns that sandbox into the snapshot's.</summary>
-    private IsolatedRuntime(IsolatedRuntimeHost host, string? name, SandboxSnapshot snapshot) : this(host, name)
+    private IsolatedRuntime(IsolatedRuntimeHost host, string? name, SandboxSnapshot snapshot) : this(host, name, warmStart: false)
     {
         try
         {

@@ -32,13 +32,18 @@ public sealed partial class IsolatedRuntime : IDisposable
     private bool _disposed;
 
     /// <summary>Creates a sandbox from <paramref name="host"/>'s runtime image (well under a millisecond when warm).</summary>
-    public IsolatedRuntime(IsolatedRuntimeHost host, string? name = null)
+    public IsolatedRuntime(IsolatedRuntimeHost host, string? name = null) : this(host, name, warmStart: true)
+    {
+    }
+
+    /// <summary>Creates a sandbox, from the host's warm-start template if <paramref name="warmStart"/> (else from the bare image, as a snapshot needs).</summary>
+    private IsolatedRuntime(IsolatedRuntimeHost host, string? name, bool warmStart)
     {
         ArgumentNullException.ThrowIfNull(host);
         _host = host;
         _logger = host.Logger;
         _callbacks = new CallbackRegistry(_logger);
-        _sandbox = host.CreateSandbox(name, HandleGuestRequest);
+        _sandbox = host.CreateSandbox(name, HandleGuestRequest, warmStart);
         Name = _sandbox.Name;
     }
 
@@ -62,6 +67,13 @@ public sealed partial class IsolatedRuntime : IDisposable
     private void RunOnScheduler(Func<Task> work) =>
         _ = Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach, Scheduler).Unwrap();
 
+    /// <summary>The current sandbox (tests).</summary>
+    internal Sandbox SandboxForTests => _sandbox;
+
+    /// <summary>The system pages of linear memory this sandbox has written (diagnostics).</summary>
+    internal unsafe List<int> WrittenPagesForDiagnostics() =>
+        Engine.Snapshots.PageMap.FindWrittenPages(_sandbox.Exports.Memory.GetPointer(), _sandbox.MemoryBytes, Engine.Snapshots.PageMap.SystemPageSize) ?? [];
+
     /// <summary>The host this runtime was created from.</summary>
     public IsolatedRuntimeHost Host => _host;
 
@@ -78,7 +90,10 @@ public sealed partial class IsolatedRuntime : IDisposable
         {
             var request = GuestRequests.InvokeDelegate(@delegate, sandbox.KnownMethodKeys, out var key);
             var result = GuestRequests.ReadReply(sandbox.Call(request));
-            sandbox.KnownMethodKeys.Add(key);
+            if (sandbox.KnownMethodKeys.Add(key))
+            {
+                _host.Learned(GuestRequests.MethodToPrepare(@delegate));
+            }
             return result;
         });
     }
@@ -153,7 +168,7 @@ public sealed partial class IsolatedRuntime : IDisposable
     private void Reset()
     {
         var failed = _sandbox;
-        _sandbox = _host.CreateSandbox(Name, HandleGuestRequest);
+        _sandbox = _host.CreateSandbox(Name, HandleGuestRequest, warmStart: true);
         ResetCount++;
         FailPendingOperations(new IsolatedException($"Sandbox '{Name}' failed and was reset while this operation was running.") { IsFatal = true, SandboxWasReset = true });
         failed.Dispose();

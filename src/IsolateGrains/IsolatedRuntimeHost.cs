@@ -6,6 +6,7 @@ using IsolateGrains.Engine;
 using IsolateGrains.Engine.Boot;
 using IsolateGrains.Engine.FileSystem;
 using IsolateGrains.Engine.Snapshots;
+using IsolateGrains.Engine.WarmStart;
 using IsolateGrains.Protocol;
 using MessagePack;
 using Microsoft.Extensions.Logging;
@@ -28,6 +29,7 @@ public sealed class IsolatedRuntimeHost : IDisposable
     private readonly ConcurrentDictionary<string, byte[]> _assemblies = new(StringComparer.OrdinalIgnoreCase);
     private readonly object _loadersGate = new();
     private Func<string, byte[]?>[] _loaders = [];
+    private readonly WarmStartLearner? _warmStart;
     private int _sandboxCounter;
     private bool _disposed;
 
@@ -75,6 +77,7 @@ public sealed class IsolatedRuntimeHost : IDisposable
             ModuleCachePath = cache.ModulePath(key);
             var limits = new SandboxLimits(options.MaxMemoryBytes, options.CallTimeout, options.MaxPayloadBytes, options.MaxScratchBytes);
             Image = new SandboxImage(_engine, _module, state, fileSystem, limits, options.Clock, options.Output, TraceGuest) { ImageKey = key };
+            _warmStart = options.WarmStart ? new WarmStartLearner(Image, HandleHostRequest, _logger) : null;
         }
         catch
         {
@@ -132,11 +135,60 @@ public sealed class IsolatedRuntimeHost : IDisposable
         return this;
     }
 
-    /// <summary>Creates a sandbox (an instantiation of the image).</summary>
-    internal Sandbox CreateSandbox(string? name, Func<ReadOnlySpan<byte>, byte[]>? hostRequestHandler = null)
+    /// <summary>
+    /// Prepares new sandboxes for <paramref name="lambdas"/> without running them: their assemblies are
+    /// loaded and their methods resolved in the warm-start template (see
+    /// <see cref="IsolatedRuntimeHostOptions.WarmStart"/>), so the first call of each in a new sandbox is
+    /// fast. The host learns this by itself from calls that succeeded; this is for warming up ahead of
+    /// time (at service start, say). Completes when the template is ready; does nothing when warm start is off.
+    /// </summary>
+    public Task PrepareAsync(params Delegate[] lambdas)
+    {
+        ArgumentNullException.ThrowIfNull(lambdas);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_warmStart is null)
+        {
+            return Task.CompletedTask;
+        }
+        foreach (var lambda in lambdas)
+        {
+            _warmStart.Learn(GuestRequests.MethodToPrepare(lambda));
+        }
+        return _warmStart.WhenIdleAsync();
+    }
+
+    /// <summary>The warm-start learner, or null when warm start is off.</summary>
+    internal WarmStartLearner? WarmStart => _warmStart;
+
+    /// <summary>Notes that a sandbox of this host ran <paramref name="method"/> successfully (for warm start).</summary>
+    internal void Learned(MethodToPrepare method) => _warmStart?.Learn(method);
+
+    /// <summary>
+    /// Creates a sandbox: an instantiation of the image, started from the warm-start template when there is
+    /// one and <paramref name="warmStart"/> (a sandbox a snapshot is applied to must start from the bare image).
+    /// </summary>
+    internal Sandbox CreateSandbox(string? name, Func<ReadOnlySpan<byte>, byte[]>? hostRequestHandler = null, bool warmStart = true)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         name ??= "sandbox-" + Interlocked.Increment(ref _sandboxCounter);
+        var sandbox = new Sandbox(Image, name, hostRequestHandler ?? HandleHostRequest);
+        if (!warmStart || _warmStart?.Current is not { } template)
+        {
+            return sandbox;
+        }
+        try
+        {
+            if (template.TryApplyTo(sandbox))
+            {
+                return sandbox;
+            }
+        }
+        catch (Exception e) when (e is IsolatedException or IOException or InvalidOperationException)
+        {
+            _logger.LogWarning(e, "Starting sandbox {Sandbox} from the warm-start template failed; it starts from the image.", name);
+        }
+        // Half-applied or refused: start over from the bare image.
+        sandbox.Dispose();
         return new Sandbox(Image, name, hostRequestHandler ?? HandleHostRequest);
     }
 
@@ -186,6 +238,7 @@ public sealed class IsolatedRuntimeHost : IDisposable
             return;
         }
         _disposed = true;
+        _warmStart?.Dispose();
         Image.ReleaseBaseline();
         _module.Dispose();
         _engine.Dispose();

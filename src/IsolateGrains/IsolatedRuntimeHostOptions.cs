@@ -22,6 +22,14 @@ public sealed class IsolatedRuntimeHostOptions
     /// </summary>
     public string? ModuleCacheDirectory { get; set; }
 
+    /// <summary>
+    /// Whether new sandboxes start warm. Default true: the host learns which lambdas its sandboxes run and
+    /// keeps, in the background, a template sandbox in which their assemblies are loaded and their methods
+    /// resolved (no user code runs in it); new sandboxes are copy-on-write copies of that template, so their
+    /// first call skips that work and their memory shares it. False: every sandbox starts from the bare image.
+    /// </summary>
+    public bool WarmStart { get; set; } = true;
+
     /// <summary>The wall clock sandboxes see. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider Clock { get; set; } = TimeProvider.System;
 

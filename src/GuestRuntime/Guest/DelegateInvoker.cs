@@ -72,7 +72,48 @@ internal static class DelegateInvoker
         var typeName = reader.ReadString() ?? "";
         var token = reader.ReadInt32();
         var moduleVersionId = reader.ReadString() ?? "";
+        var runner = TryResolve(assemblyName, typeName, token, moduleVersionId, out var problem);
+        if (runner is null)
+        {
+            if (problem is FileNotFoundException)
+            {
+                Replies.WriteException(output, problem);
+            }
+            else
+            {
+                Replies.WriteBadRequest(output, problem!.Message);
+            }
+        }
+        return runner;
+    }
 
+    /// <summary>
+    /// Prepares the method a descriptor names without running it: resolves it and caches its runner
+    /// under <paramref name="key"/>, as a first call would. Used to warm a template sandbox.
+    /// </summary>
+    /// <returns>The runner, or null (with the reason in <paramref name="problem"/>).</returns>
+    internal static MethodRunner? Prepare(ulong key, string assemblyName, string typeName, int token, string moduleVersionId, out Exception? problem)
+    {
+        if (s_runners.TryGetValue(key, out var known))
+        {
+            problem = null;
+            return known;
+        }
+        var runner = TryResolve(assemblyName, typeName, token, moduleVersionId, out problem);
+        if (runner is not null)
+        {
+            s_runners[key] = runner;
+        }
+        return runner;
+    }
+
+    /// <summary>
+    /// Finds the parameterless method a descriptor names and builds its runner. A missing assembly is a
+    /// <see cref="FileNotFoundException"/> naming it; any other mismatch an <see cref="InvalidOperationException"/>.
+    /// </summary>
+    private static MethodRunner? TryResolve(string assemblyName, string typeName, int token, string moduleVersionId, out Exception? problem)
+    {
+        problem = null;
         Assembly assembly;
         try
         {
@@ -81,26 +122,44 @@ internal static class DelegateInvoker
         }
         catch (FileNotFoundException)
         {
-            Replies.WriteException(output, new FileNotFoundException(
+            problem = new FileNotFoundException(
                 $"Could not load assembly '{assemblyName}' in the sandbox: no assembly loader of the host provides it " +
-                "(see IsolatedRuntimeHost.WithBinDirectoryAssemblyLoader and WithAssemblyLoader).", assemblyName));
+                "(see IsolatedRuntimeHost.WithBinDirectoryAssemblyLoader and WithAssemblyLoader).", assemblyName);
             return null;
         }
         var type = assembly.GetType(typeName, throwOnError: true)!;
         if (type.Module.ModuleVersionId.ToString() != moduleVersionId)
         {
-            Replies.WriteBadRequest(output,
+            problem = new InvalidOperationException(
                 $"The sandbox has a different build of assembly '{type.Assembly.FullName}' than the host (module version {type.Module.ModuleVersionId}, host {moduleVersionId}). " +
                 "Methods of the .NET libraries themselves cannot be sent (the sandbox runs its own build of them): wrap the call in a lambda.");
             return null;
         }
-        const BindingFlags All = BindingFlags.DeclaredOnly | BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic;
-        var method = type.GetMethods(All).FirstOrDefault(m => m.MetadataToken == token);
+        // ResolveMethod finds the method by its token directly instead of materializing every method of the type.
+        var method = ResolveMethod(type, token);
         if (method is null || method.GetParameters().Length != 0)
         {
-            Replies.WriteBadRequest(output, $"Method token 0x{token:X8} does not name a parameterless method of type '{type.FullName}'.");
+            problem = new InvalidOperationException($"Method token 0x{token:X8} does not name a parameterless method of type '{type.FullName}'.");
             return null;
         }
         return MethodRunner.Create(method);
+    }
+
+    private static MethodInfo? ResolveMethod(Type type, int token)
+    {
+        if (type.IsGenericType)
+        {
+            // A token resolves to the open generic definition's method: find the constructed type's own.
+            const BindingFlags All = BindingFlags.DeclaredOnly | BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic;
+            return type.GetMethods(All).FirstOrDefault(m => m.MetadataToken == token);
+        }
+        try
+        {
+            return type.Module.ResolveMethod(token) is MethodInfo method && method.DeclaringType == type ? method : null;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
     }
 }

@@ -89,6 +89,9 @@ internal static unsafe class GuestDispatcher
             case GuestRequestKind.CompleteOperation:
                 PendingOperations.Complete(ref reader, output);
                 break;
+            case GuestRequestKind.Prepare:
+                MethodPreparer.Prepare(ref reader, output);
+                break;
             case GuestRequestKind.CollectGarbage:
                 GC.Collect();
                 GC.WaitForPendingFinalizers();

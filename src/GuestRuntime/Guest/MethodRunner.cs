@@ -15,6 +15,9 @@ internal abstract class MethodRunner(MethodInfo method)
     /// <summary>The method's declaring type (the closure type for lambdas).</summary>
     public Type DeclaringType { get; } = method.DeclaringType!;
 
+    /// <summary>The method's return type.</summary>
+    public Type ResultType { get; } = method.ReturnType;
+
     /// <summary>True for instance methods, which need a target.</summary>
     public bool NeedsTarget { get; } = !method.IsStatic;
 

@@ -42,6 +42,56 @@ internal static class ClosureSerializer
         return ReadClosure(ref reader, type);
     }
 
+    /// <summary>The names of the fields of closure <paramref name="type"/> that calls of <paramref name="method"/> send (all, when unknown).</summary>
+    public static IReadOnlyList<string> UsedFieldNames(MethodInfo method, Type type)
+    {
+        if (!ClosureFields.IsClosureType(type))
+        {
+            return [];
+        }
+        var used = s_usedFields.GetOrAdd(method, static m => ClosureFields.Find(m)?.ToDictionary(p => p.Key, p => p.Value.ToArray()));
+        return used is null
+            ? [.. type.GetFields(InstanceFields).Select(f => f.Name)]
+            : used.TryGetValue(type, out var fields) ? [.. fields.Select(f => f.Name)] : [];
+    }
+
+    /// <summary>
+    /// Does the first-use work of reading targets of <paramref name="type"/> (its field table, the formatters
+    /// of <paramref name="capturedFields"/>) without creating one, so that no user code runs. Only the fields
+    /// calls carry are touched: resolving another field's type can fail (a host-only type) and the runtime
+    /// would remember that failure against the closure type. Best effort: what cannot be prepared is left
+    /// for the first call.
+    /// </summary>
+    public static void Prepare(Type type, IReadOnlyList<string> capturedFields)
+    {
+        if (!ClosureFields.IsClosureType(type))
+        {
+            PrepareFormatter(type);
+            return;
+        }
+        var fields = s_fieldsByName.GetOrAdd(type, static t => t.GetFields(InstanceFields).ToDictionary(f => f.Name, StringComparer.Ordinal));
+        foreach (var name in capturedFields)
+        {
+            if (fields.TryGetValue(name, out var field) && !ClosureFields.IsClosureType(field.FieldType))
+            {
+                PrepareFormatter(field.FieldType);
+            }
+        }
+    }
+
+    /// <summary>Builds (and caches) the serializer's formatter for <paramref name="type"/>, if it has one.</summary>
+    public static void PrepareFormatter(Type type)
+    {
+        try
+        {
+            _ = IsolatedSerializer.Options.Resolver.GetFormatterDynamic(type);
+        }
+        catch (Exception e) when (e is MessagePackSerializationException or TypeInitializationException or NotSupportedException or ArgumentException)
+        {
+            // Left for the first call, which reports it properly.
+        }
+    }
+
     private static void WriteClosure(ref MessagePackWriter writer, object closure, Dictionary<Type, FieldInfo[]>? used)
     {
         var type = closure.GetType();

@@ -54,6 +54,11 @@ internal enum GuestRequestKind
     CompleteOperation = 9,
     /// <summary>Serialize an object the guest holds: <c>[GetObjectValue, handle]</c>.</summary>
     GetObjectValue = 10,
+    /// <summary>
+    /// Prepare methods without running them (resolve, build runners, build formatters), for a template
+    /// sandbox: <c>[Prepare, [[key, [assembly, type, token, moduleVersionId]], ...]]</c>; replies the keys prepared.
+    /// </summary>
+    Prepare = 11,
 }
 
 /// <summary>What a caller wants back from a method call.</summary>

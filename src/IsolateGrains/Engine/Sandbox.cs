@@ -26,6 +26,7 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
     private readonly Decoder[] _outputDecoders = [Encoding.UTF8.GetDecoder(), Encoding.UTF8.GetDecoder()];
     private byte[]? _pendingHostReply;
     private int _callDepth;
+    private int _completedCalls;
     private bool _disposed;
 
     /// <summary>Instantiates <paramref name="image"/>'s module in a new store.</summary>
@@ -195,6 +196,10 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
             }
             var reply = memory.GetSpan(responsePointer, responseLength).ToArray();
             SandboxMetrics.CallFinished(this, started, memory.GetLength());
+            if (++_completedCalls == 1)
+            {
+                Template?.ObserveFirstCall(this);
+            }
             return reply;
         });
     }
@@ -281,6 +286,9 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
     /// <summary>The image this sandbox was instantiated from.</summary>
     public SandboxImage Image => _image;
 
+    /// <summary>The warm-start template this sandbox was started from, or null when it started from the bare image.</summary>
+    public WarmStart.SandboxTemplate? Template { get; set; }
+
     /// <summary>True once anything has run in the sandbox (a snapshot can only be applied before).</summary>
     public bool HasRun { get; private set; }
 
@@ -313,9 +321,9 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ThrowIfUnusable();
-        if (HasRun)
+        if (HasRun || Template is not null)
         {
-            throw new InvalidOperationException("A snapshot can only be applied to a sandbox on which nothing has run yet.");
+            throw new InvalidOperationException("A snapshot can only be applied to a sandbox on which nothing has run yet, started from the bare image.");
         }
         SandboxSnapshotter.Apply(this, snapshot);
     }

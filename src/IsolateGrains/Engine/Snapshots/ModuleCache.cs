@@ -28,6 +28,8 @@ internal sealed class ModuleCache(string directory)
         Append(hash, typeof(Module).Assembly.GetName().Version?.ToString() ?? "");
         Append(hash, Environment.Version.ToString());
         hash.Append(File.ReadAllBytes(pack.NativeModulePath));
+        // The image is built (and warmed) by this library's code, and holds its probe assembly.
+        Append(hash, typeof(ModuleCache).Assembly.ManifestModule.ModuleVersionId.ToString());
         foreach (var file in pack.GuestFiles)
         {
             Append(hash, Path.GetFileName(file));

@@ -74,6 +74,36 @@ internal static class PageMap
         }
     }
 
+    /// <summary>
+    /// Finds the system pages in <c>[address, address + length)</c> that are present but still the mapped
+    /// file's (read, never written). Null when the page map cannot be read.
+    /// </summary>
+    public static List<int>? FindReadOnlyPages(nint address, long length)
+    {
+        var systemPages = length / SystemPageSize;
+        var entries = Read(address, systemPages);
+        if (entries is null)
+        {
+            return null;
+        }
+        try
+        {
+            var pages = new List<int>();
+            for (var i = 0; i < systemPages; i++)
+            {
+                if (IsMappedFromImage(BinaryPrimitives.ReadUInt64LittleEndian(entries.AsSpan(i * 8, 8))))
+                {
+                    pages.Add(i);
+                }
+            }
+            return pages;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(entries);
+        }
+    }
+
     /// <summary>Reads the entry of the one system page at <paramref name="address"/>, or null when the page map cannot be read.</summary>
     public static ulong? ReadEntry(nint address)
     {

@@ -11,6 +11,7 @@ namespace IsolateGrains.Engine.Snapshots;
 /// </summary>
 internal static unsafe partial class PagePrefaulter
 {
+    private const int MadvisePopulateRead = 22;
     private const int MadvisePopulateWrite = 23;
 
     private static volatile bool s_unavailable = !OperatingSystem.IsLinux();
@@ -19,7 +20,17 @@ internal static unsafe partial class PagePrefaulter
     /// Prefaults, for writing, the pages <paramref name="pageIndices"/> (ascending, of <paramref name="pageSize"/>
     /// bytes) of the memory at <paramref name="memory"/>. Best effort: does nothing where unsupported.
     /// </summary>
-    public static void PopulateForWriting(byte* memory, ReadOnlySpan<int> pageIndices, int pageSize)
+    public static void PopulateForWriting(byte* memory, ReadOnlySpan<int> pageIndices, int pageSize) =>
+        Populate(memory, pageIndices, pageSize, MadvisePopulateWrite);
+
+    /// <summary>
+    /// Maps, for reading, the pages <paramref name="pageIndices"/> (ascending, of <paramref name="pageSize"/>
+    /// bytes) of the memory at <paramref name="memory"/>, so that reading them does not fault each. Best effort.
+    /// </summary>
+    public static void PopulateForReading(byte* memory, ReadOnlySpan<int> pageIndices, int pageSize) =>
+        Populate(memory, pageIndices, pageSize, MadvisePopulateRead);
+
+    private static void Populate(byte* memory, ReadOnlySpan<int> pageIndices, int pageSize, int advice)
     {
         for (var i = 0; i < pageIndices.Length && !s_unavailable;)
         {
@@ -31,7 +42,7 @@ internal static unsafe partial class PagePrefaulter
             int result;
             try
             {
-                result = Madvise((nint)(memory + ((long)pageIndices[i] * pageSize)), (nuint)((long)(end - i) * pageSize), MadvisePopulateWrite);
+                result = Madvise((nint)(memory + ((long)pageIndices[i] * pageSize)), (nuint)((long)(end - i) * pageSize), advice);
             }
             catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
             {

@@ -44,10 +44,18 @@ internal static class PreinitializedImageBuilder
         return (WasmModuleRewriter.BuildPreinitializedModule(instrumented, memory, globals), state);
     }
 
-    /// <summary>Runs user-like lambdas from an assembly the sandbox must fetch from the host, twice each (first and repeat paths).</summary>
+    /// <summary>
+    /// How often the builder runs each probe. Mono's interpreter first runs a method from a quick, unoptimized
+    /// translation and counts its calls; past about a thousand it translates it again, optimized. Running the
+    /// call paths past that point here means every sandbox starts with them optimized, and does not write
+    /// call counters into (and so copy) pages of the image on its first calls.
+    /// </summary>
+    private const int ProbeRounds = 1100;
+
+    /// <summary>Runs user-like lambdas from an assembly the sandbox must fetch from the host, <see cref="ProbeRounds"/> times each.</summary>
     private static void WarmUserPaths(Sandbox sandbox)
     {
-        for (var round = 0; round < 2; round++)
+        for (var round = 0; round < ProbeRounds; round++)
         {
             Expect(sandbox, ImageWarmupProbe.WithCapture(41), 42);
             var user = Run<ImageWarmupProbe.ProbeResult>(sandbox, ImageWarmupProbe.WithUserType("probe"));

@@ -33,8 +33,12 @@ internal static unsafe class SandboxSnapshotter
             throw new IsolatedException($"The sandbox's memory ({length:N0} bytes) cannot be described against its image ({baseline.Length:N0} bytes).");
         }
 
-        var candidates = (usePageMap && baseline.PageMapWorks ? PageMap.FindWrittenPages((nint)pointer, length, pageSize) : null)
-            ?? Enumerable.Range(0, (int)(length / pageSize));
+        var written = usePageMap && baseline.PageMapWorks ? PageMap.FindWrittenPages((nint)pointer, length, pageSize) : null;
+        var candidates = written is null
+            ? Enumerable.Range(0, (int)(length / pageSize))
+            // A sandbox started from a warm-start template differs from the image where the template did,
+            // also on pages it never wrote itself (those are mapped from the template's file).
+            : sandbox.Template is { } template ? MergeAscending(written, template.PagesAt(pageSize)) : written;
         // First find the pages and chunks that differ (reading only), then store exactly those chunks: a
         // buffer sized by the candidates would be far too large without a page map.
         var chunkSize = pageSize / SandboxSnapshot.ChunksPerPage;
@@ -81,22 +85,63 @@ internal static unsafe class SandboxSnapshotter
             }
         }
 
+        var globals = CaptureGlobals(sandbox);
+        var hostState = CaptureHostState(sandbox);
+        return new SandboxSnapshot(SnapshotIdentity.Of(image), length, pageSize, [.. changed], [.. masks], data.AsMemory(0, dataLength), globals, hostState, rented: data);
+    }
+
+    /// <summary>The union of two ascending sequences, ascending, without duplicates.</summary>
+    private static IEnumerable<int> MergeAscending(IEnumerable<int> left, IEnumerable<int> right)
+    {
+        using var l = left.GetEnumerator();
+        using var r = right.GetEnumerator();
+        var hasLeft = l.MoveNext();
+        var hasRight = r.MoveNext();
+        while (hasLeft || hasRight)
+        {
+            if (hasLeft && (!hasRight || l.Current < r.Current))
+            {
+                yield return l.Current;
+                hasLeft = l.MoveNext();
+            }
+            else if (hasRight && (!hasLeft || r.Current < l.Current))
+            {
+                yield return r.Current;
+                hasRight = r.MoveNext();
+            }
+            else
+            {
+                yield return l.Current;
+                hasLeft = l.MoveNext();
+                hasRight = r.MoveNext();
+            }
+        }
+    }
+
+    /// <summary>The values of the sandbox's mutable globals, in the image's order.</summary>
+    internal static List<SnapshotGlobal> CaptureGlobals(Sandbox sandbox)
+    {
+        var baseline = sandbox.Image.Baseline;
         var globals = new List<SnapshotGlobal>(baseline.MutableGlobals.Count);
         foreach (var (index, name, type) in baseline.MutableGlobals)
         {
             var global = sandbox.Instance.GetGlobal(name) ?? throw new IsolatedException($"The sandbox has no global {name}: it is not an instance of its image.");
             globals.Add(new SnapshotGlobal(index, type, WasmGlobalBits.From(global.GetValue())));
         }
+        return globals;
+    }
 
+    /// <summary>The host-side state of the sandbox: clock, event-loop work, files.</summary>
+    internal static SnapshotHostState CaptureHostState(Sandbox sandbox)
+    {
         var now = sandbox.MonotonicNowMs;
-        var hostState = new SnapshotHostState(
+        return new SnapshotHostState(
             now,
             sandbox.TimerDueMs - now,
             sandbox.BackgroundWorkPending,
             sandbox.Files.CurrentDirectory,
             sandbox.Files.CaptureTable(),
             sandbox.Files.CaptureScratch());
-        return new SandboxSnapshot(SnapshotIdentity.Of(image), length, pageSize, [.. changed], [.. masks], data.AsMemory(0, dataLength), globals, hostState, rented: data);
     }
 
     /// <summary>
@@ -165,8 +210,12 @@ internal static unsafe class SandboxSnapshotter
         }
 
         RestoreGlobals(sandbox, baseline, snapshot.Globals);
+        ApplyHostState(sandbox, snapshot.HostState);
+    }
 
-        var state = snapshot.HostState;
+    /// <summary>Gives <paramref name="sandbox"/> the captured host-side state (files, timer, clock).</summary>
+    internal static void ApplyHostState(Sandbox sandbox, SnapshotHostState state)
+    {
         try
         {
             sandbox.Files.RestoreScratch(state.Scratch);
@@ -185,7 +234,7 @@ internal static unsafe class SandboxSnapshotter
         sandbox.BackgroundWorkPending = state.BackgroundWorkPending;
     }
 
-    private static void RestoreGlobals(Sandbox sandbox, ImageBaseline baseline, IReadOnlyList<SnapshotGlobal> values)
+    internal static void RestoreGlobals(Sandbox sandbox, ImageBaseline baseline, IReadOnlyList<SnapshotGlobal> values)
     {
         // The same image has the same globals: anything else means the snapshot is damaged.
         if (values.Count != baseline.MutableGlobals.Count)

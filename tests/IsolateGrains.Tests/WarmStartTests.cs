@@ -1,0 +1,156 @@
+using IsolateGrains.Protocol;
+
+namespace IsolateGrains.Tests;
+
+/// <summary>
+/// Warm start: the host learns the lambdas its sandboxes run and prepares them in a template that new
+/// sandboxes start from. A sandbox started from the template behaves exactly like one started from the
+/// image (fresh statics, same results, same errors), only without redoing the first-call work. Each test
+/// has its own host, so that what one host learned does not leak into another test.
+/// </summary>
+public sealed class WarmStartTests
+{
+    [Fact]
+    public async Task LearnedLambdaIsPreparedAndNewSandboxesStartFromTheTemplate()
+    {
+        using var host = TestHosts.Create().WithBinDirectoryAssemblyLoader();
+        var offset = 40;
+        Func<int> lambda = () => offset + 2;
+        using (var first = new IsolatedRuntime(host))
+        {
+            Assert.Equal(42, first.Invoke(lambda));
+        }
+
+        await host.PrepareAsync();
+        var template = host.WarmStart!.Current;
+        Assert.NotNull(template);
+        var key = GuestRequests.MethodToPrepare(lambda).Descriptor.Key;
+        Assert.Contains(key, template.MethodKeys);
+
+        using var second = new IsolatedRuntime(host);
+        Assert.Same(template, second.SandboxForTests.Template);
+        // The sandbox already knows the method: the host sends only its key.
+        Assert.Contains(key, second.SandboxForTests.KnownMethodKeys);
+        offset = 1;
+        Assert.Equal(3, second.Invoke(lambda));
+    }
+
+    [Fact]
+    public async Task SandboxesStartedFromTheTemplateDoNotSeeStateOfOtherSandboxes()
+    {
+        using var host = TestHosts.Create().WithBinDirectoryAssemblyLoader();
+        using (var first = new IsolatedRuntime(host))
+        {
+            Assert.Equal(1, first.Invoke(() => WarmStartState.Next()));
+            Assert.Equal(2, first.Invoke(() => WarmStartState.Next()));
+            first.Invoke(() => WarmStartState.Remember("secret of the first sandbox"));
+        }
+        await host.PrepareAsync();
+        Assert.NotNull(host.WarmStart!.Current);
+
+        using var second = new IsolatedRuntime(host);
+        Assert.NotNull(second.SandboxForTests.Template);
+        // The template only prepared these methods; it never ran them, so its statics are fresh.
+        Assert.Equal(1, second.Invoke(() => WarmStartState.Next()));
+        Assert.Null(second.Invoke(() => WarmStartState.Remembered));
+    }
+
+    [Fact]
+    public async Task PrepareAsyncPreparesWithoutRunningAnything()
+    {
+        using var host = TestHosts.Create().WithBinDirectoryAssemblyLoader();
+        var calls = 0;
+        Func<int> lambda = () => WarmStartState.Next() + calls;
+        await host.PrepareAsync(lambda);
+
+        var template = host.WarmStart!.Current;
+        Assert.NotNull(template);
+        Assert.Contains(GuestRequests.MethodToPrepare(lambda).Descriptor.Key, template.MethodKeys);
+        using var runtime = new IsolatedRuntime(host);
+        Assert.NotNull(runtime.SandboxForTests.Template);
+        // Had the preparation run the lambda, the counter would already be past 1 here.
+        Assert.Equal(1, runtime.Invoke(lambda));
+    }
+
+    [Fact]
+    public async Task UnusedCapturedFieldsOfHostOnlyTypesDoNotBreakPreparation()
+    {
+        // The closure also holds the host itself (a type no sandbox can load); the lambda never uses it,
+        // so neither the call nor the preparation may touch that field's type.
+        using var host = TestHosts.Create().WithBinDirectoryAssemblyLoader();
+        var value = 5;
+        Func<int> lambda = () => value * 2;
+        Action unused = () => GC.KeepAlive(host);
+        await host.PrepareAsync(lambda);
+        GC.KeepAlive(unused);
+
+        using var runtime = new IsolatedRuntime(host);
+        Assert.NotNull(runtime.SandboxForTests.Template);
+        Assert.Equal(10, runtime.Invoke(lambda));
+    }
+
+    [Fact]
+    public async Task MethodsThatCannotBePreparedStillReportTheirErrorOnTheFirstCall()
+    {
+        // No loader: the test assembly cannot be loaded into the sandbox, so the method cannot be prepared.
+        using var host = TestHosts.Create();
+        var value = 1;
+        Func<int> lambda = () => value + 1;
+        await host.PrepareAsync(lambda);
+        Assert.DoesNotContain(GuestRequests.MethodToPrepare(lambda).Descriptor.Key, host.WarmStart!.Current?.MethodKeys ?? new HashSet<ulong>());
+
+        using var runtime = new IsolatedRuntime(host);
+        var error = Assert.Throws<IsolatedException>(() => runtime.Invoke(lambda));
+        Assert.Contains("IsolateGrains.Tests", error.Message);
+        Assert.False(error.IsFatal);
+    }
+
+    [Fact]
+    public async Task SnapshotsOfSandboxesStartedFromTheTemplateRestore()
+    {
+        using var host = TestHosts.Create().WithBinDirectoryAssemblyLoader();
+        await host.PrepareAsync(() => WarmStartState.Next(), () => WarmStartState.Remember(""));
+
+        using var original = new IsolatedRuntime(host);
+        Assert.NotNull(original.SandboxForTests.Template);
+        Assert.Equal(1, original.Invoke(() => WarmStartState.Next()));
+        original.Invoke(() => WarmStartState.Remember("kept"));
+        var snapshot = original.CaptureSnapshot();
+
+        // Restored onto the bare image: everything the template had prepared must travel in the snapshot.
+        using var restored = IsolatedRuntime.Restore(host, snapshot);
+        Assert.Null(restored.SandboxForTests.Template);
+        Assert.Equal("kept", restored.Invoke(() => WarmStartState.Remembered));
+        Assert.Equal(2, restored.Invoke(() => WarmStartState.Next()));
+
+        using var fork = original.Fork();
+        Assert.Equal(2, fork.Invoke(() => WarmStartState.Next()));
+    }
+
+    [Fact]
+    public void WithWarmStartOffEverySandboxStartsFromTheImage()
+    {
+        using var host = TestHosts.Create(options => options.WarmStart = false).WithBinDirectoryAssemblyLoader();
+        using var runtime = new IsolatedRuntime(host);
+        Assert.Equal(1, runtime.Invoke(() => WarmStartState.Next()));
+        Assert.Null(host.WarmStart);
+        Assert.True(host.PrepareAsync(() => 1).IsCompletedSuccessfully);
+        using var another = new IsolatedRuntime(host);
+        Assert.Null(another.SandboxForTests.Template);
+    }
+}
+
+/// <summary>Statics that live inside sandboxes (each sandbox has its own).</summary>
+public static class WarmStartState
+{
+    private static int s_counter;
+
+    /// <summary>What <see cref="Remember"/> stored.</summary>
+    public static string? Remembered { get; private set; }
+
+    /// <summary>Counts calls.</summary>
+    public static int Next() => ++s_counter;
+
+    /// <summary>Stores a value.</summary>
+    public static void Remember(string value) => Remembered = value;
+}
