@@ -70,37 +70,77 @@ public static class DotNetIsolatorHost
         return completion;
     }
 
-    private static byte[] Encode(HostRequestKind kind, string name, object?[] args, int? operation)
+    // One request is encoded at a time (the guest is single-threaded and Exchange copies it out), so the
+    // buffer is reused; an argument whose serialization calls the host again gets a buffer of its own.
+    private static readonly ArrayBufferWriter<byte> s_request = new(256);
+    private static bool s_requestInUse;
+
+    private static ReadOnlySpan<byte> Encode(HostRequestKind kind, string name, object?[] args, int? operation)
     {
         ArgumentNullException.ThrowIfNull(name);
         EnsureInSandbox();
-        var output = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(output);
-        writer.WriteArrayHeader(operation is null ? 3 : 4);
-        writer.Write((int)kind);
-        writer.Write(name);
-        writer.WriteArrayHeader(args?.Length ?? 0);
-        foreach (var arg in args ?? [])
+        var shared = !s_requestInUse;
+        var output = shared ? s_request : new ArrayBufferWriter<byte>();
+        s_requestInUse = true;
+        try
         {
-            if (arg is null)
+            output.ResetWrittenCount();
+            var writer = new MessagePackWriter(output);
+            writer.WriteArrayHeader(operation is null ? 3 : 4);
+            writer.Write((int)kind);
+            writer.Write(name);
+            writer.WriteArrayHeader(args?.Length ?? 0);
+            foreach (var arg in args ?? [])
             {
+                WriteArgument(ref writer, arg);
+            }
+            if (operation is { } id)
+            {
+                writer.Write(id);
+            }
+            writer.Flush();
+            return output.WrittenSpan;
+        }
+        finally
+        {
+            if (shared)
+            {
+                s_requestInUse = false;
+            }
+        }
+    }
+
+    /// <summary>Writes one argument as its run-time type; the common primitives directly (the same bytes their formatters write).</summary>
+    private static void WriteArgument(ref MessagePackWriter writer, object? arg)
+    {
+        switch (arg)
+        {
+            case null:
                 writer.WriteNil();
-            }
-            else
-            {
+                break;
+            case int value:
+                writer.Write(value);
+                break;
+            case string value:
+                writer.Write(value);
+                break;
+            case long value:
+                writer.Write(value);
+                break;
+            case bool value:
+                writer.Write(value);
+                break;
+            case double value:
+                writer.Write(value);
+                break;
+            default:
                 MessagePackSerializer.Serialize(arg.GetType(), ref writer, arg, IsolatedSerializer.Options);
-            }
+                break;
         }
-        if (operation is { } id)
-        {
-            writer.Write(id);
-        }
-        writer.Flush();
-        return output.WrittenSpan.ToArray();
     }
 
     /// <summary>Reads <c>[true, value]</c> or <c>[false, message]</c>; returns the value's bytes.</summary>
-    private static byte[] ReadReply(string name, byte[] reply)
+    private static byte[] ReadReply(string name, ReadOnlyMemory<byte> reply)
     {
         var reader = new MessagePackReader(reply);
         if (reader.ReadArrayHeader() != 2)
@@ -113,7 +153,7 @@ public static class DotNetIsolatorHost
         }
         var start = (int)reader.Consumed;
         reader.Skip();
-        return reply.AsSpan(start, (int)reader.Consumed - start).ToArray();
+        return reply.Span[start..(int)reader.Consumed].ToArray();
     }
 
     private static void EnsureInSandbox()

@@ -235,13 +235,14 @@ public sealed partial class IsolatedRuntime : IDisposable
         }
     }
 
-    private static List<ReadOnlyMemory<byte>> ReadRawArray(ref MessagePackReader reader)
+    /// <summary>Slices of the request's own copy (made per request, so the slices may outlive the call, as asynchronous callbacks need).</summary>
+    private static ReadOnlyMemory<byte>[] ReadRawArray(ref MessagePackReader reader)
     {
         var count = reader.ReadArrayHeader();
-        var items = new List<ReadOnlyMemory<byte>>(count);
+        var items = new ReadOnlyMemory<byte>[count];
         for (var i = 0; i < count; i++)
         {
-            items.Add(reader.ReadRaw().ToArray());
+            items[i] = reader.ReadRaw().First;
         }
         return items;
     }

@@ -39,7 +39,7 @@ internal static class Arguments
                 types[i] = values[i]!.GetType();
                 continue;
             }
-            var type = GuestTypes.FindQualifiedType(reader.ReadString() ?? throw new MessagePackSerializationException("Argument type missing."));
+            var type = GuestTypes.ReadQualifiedType(ref reader);
             values[i] = MessagePackSerializer.Deserialize(type, ref reader, IsolatedSerializer.Options);
             types[i] = values[i]?.GetType() ?? type;
         }
@@ -51,6 +51,10 @@ internal static class Arguments
     {
         for (var i = 0; i < values.Length && i < parameters.Length; i++)
         {
+            if (values[i]?.GetType() == parameters[i].ParameterType)
+            {
+                continue;
+            }
             var target = Nullable.GetUnderlyingType(parameters[i].ParameterType) ?? parameters[i].ParameterType;
             if (values[i] is { } value && !target.IsInstanceOfType(value) && value is IConvertible && (target.IsPrimitive || target == typeof(decimal) || target.IsEnum))
             {

@@ -1,4 +1,5 @@
 using System.Reflection;
+using MessagePack;
 
 namespace IsolateGrains.Guest;
 
@@ -10,7 +11,8 @@ internal static class GuestTypes
 {
     private const BindingFlags AllMembers = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static;
     private static readonly Dictionary<string, Type> s_typesByQualifiedName = new(StringComparer.Ordinal);
-    private static readonly Dictionary<(Type, string, int, string), MethodInfo> s_methods = new();
+    private static readonly List<(byte[] Utf8Name, Type Type)> s_typesByUtf8Name = [];
+    private static readonly Dictionary<(Type, string, int), List<(Type?[]? ArgumentTypes, MethodPlan Plan)>> s_methods = new();
 
     /// <summary>Loads an assembly by (full or simple) name.</summary>
     public static Assembly LoadAssembly(string assemblyName)
@@ -47,16 +49,47 @@ internal static class GuestTypes
     }
 
     /// <summary>
+    /// Reads an assembly-qualified type name and finds the type. The names of types already seen are
+    /// matched as UTF-8 bytes, without decoding and hashing the (long) name on every call.
+    /// </summary>
+    public static Type ReadQualifiedType(ref MessagePackReader reader)
+    {
+        if (reader.NextMessagePackType != MessagePackType.String || !reader.TryReadStringSpan(out var utf8))
+        {
+            return FindQualifiedType(reader.ReadString() ?? throw new MessagePackSerializationException("Argument type missing."));
+        }
+        foreach (var (name, known) in s_typesByUtf8Name)
+        {
+            if (utf8.SequenceEqual(name))
+            {
+                return known;
+            }
+        }
+        var type = FindQualifiedType(System.Text.Encoding.UTF8.GetString(utf8));
+        // A handful of argument types is the norm; a sandbox that sends hundreds uses the dictionary.
+        if (s_typesByUtf8Name.Count < 32)
+        {
+            s_typesByUtf8Name.Add((utf8.ToArray(), type));
+        }
+        return type;
+    }
+
+    /// <summary>
     /// Finds a method by name and parameter count (-1: any count). When several match, the argument
     /// types pick one (null arguments match any reference type); still several is an ambiguity error.
     /// </summary>
-    public static MethodInfo FindMethod(Type type, string name, int parameterCount, Type?[]? argumentTypes)
+    public static MethodPlan FindMethod(Type type, string name, int parameterCount, Type?[]? argumentTypes)
     {
-        var signature = argumentTypes is null ? "" : string.Join(",", argumentTypes.Select(t => t?.FullName ?? "null"));
-        var key = (type, name, parameterCount, signature);
-        if (s_methods.TryGetValue(key, out var cached))
+        var key = (type, name, parameterCount);
+        if (s_methods.TryGetValue(key, out var cachedPlans))
         {
-            return cached;
+            foreach (var (types, plan) in cachedPlans)
+            {
+                if (SameTypes(types, argumentTypes))
+                {
+                    return plan;
+                }
+            }
         }
 
         var named = new List<MethodInfo>();
@@ -89,11 +122,39 @@ internal static class GuestTypes
         if (candidates.Count != 1)
         {
             throw new ResolutionException(candidates.Count == 0
-                ? $"No overload of '{type.FullName}.{name}' accepts arguments ({signature})."
+                ? $"No overload of '{type.FullName}.{name}' accepts arguments ({Signature(argumentTypes)})."
                 : $"The call to '{type.FullName}.{name}' is ambiguous between {candidates.Count} overloads; pass arguments whose types pick one.");
         }
-        s_methods[key] = candidates[0];
-        return candidates[0];
+        var found = new MethodPlan(candidates[0]);
+        if (cachedPlans is null)
+        {
+            s_methods[key] = cachedPlans = [];
+        }
+        cachedPlans.Add((argumentTypes?.ToArray(), found));
+        return found;
+    }
+
+    private static string Signature(Type?[]? argumentTypes) =>
+        argumentTypes is null ? "" : string.Join(",", argumentTypes.Select(t => t?.FullName ?? "null"));
+
+    private static bool SameTypes(Type?[]? cached, Type?[]? argumentTypes)
+    {
+        if (cached is null || argumentTypes is null)
+        {
+            return cached is null && argumentTypes is null;
+        }
+        if (cached.Length != argumentTypes.Length)
+        {
+            return false;
+        }
+        for (var i = 0; i < cached.Length; i++)
+        {
+            if (cached[i] != argumentTypes[i])
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     /// <summary>Finds the constructor that accepts the given argument types.</summary>
@@ -145,6 +206,19 @@ internal static class GuestTypes
 
     private static Type? TypeResolver(Assembly? assembly, string name, bool ignoreCase) =>
         assembly is null ? Type.GetType(name, throwOnError: false, ignoreCase) : assembly.GetType(name, throwOnError: false, ignoreCase);
+}
+
+/// <summary>A method found by name, with what every call needs worked out once (reflection is slow in the interpreter).</summary>
+internal sealed class MethodPlan(MethodInfo method)
+{
+    /// <summary>The method.</summary>
+    public MethodInfo Method { get; } = method;
+
+    /// <summary>Its parameters (<see cref="MethodBase.GetParameters"/> copies the array on every call).</summary>
+    public ParameterInfo[] Parameters { get; } = method.GetParameters();
+
+    /// <summary>True when the method returns a task-like value the result writer may have to await.</summary>
+    public bool ReturnsTaskLike { get; } = ResultWriter.IsTaskLike(method.ReturnType);
 }
 
 /// <summary>An assembly, type or method named by the host does not exist in the sandbox.</summary>

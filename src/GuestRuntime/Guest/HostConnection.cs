@@ -13,8 +13,11 @@ internal static class HostConnection
     private static SafeFileHandle? s_device;
     private static byte[] s_buffer = new byte[16 * 1024];
 
-    /// <summary>Sends <paramref name="request"/> to the host and returns its reply.</summary>
-    public static byte[] Exchange(ReadOnlySpan<byte> request)
+    /// <summary>
+    /// Sends <paramref name="request"/> to the host and returns its reply, which stays valid only until
+    /// the next exchange (it is the channel's buffer: callers copy what they keep).
+    /// </summary>
+    public static ReadOnlyMemory<byte> Exchange(ReadOnlySpan<byte> request)
     {
         s_device ??= File.OpenHandle(HostChannel.Path, FileMode.Open, FileAccess.Read);
         if (s_buffer.Length < request.Length + 4)
@@ -27,7 +30,7 @@ internal static class HostConnection
         var replyLength = ReadReplyLength(read);
         if (read == replyLength + 4)
         {
-            return s_buffer.AsSpan(4, replyLength).ToArray();
+            return s_buffer.AsMemory(4, replyLength);
         }
 
         // The reply did not fit: fetch it with a buffer of its size.
@@ -38,7 +41,7 @@ internal static class HostConnection
         {
             throw new IOException("The host channel returned an incomplete reply.");
         }
-        return s_buffer.AsSpan(4, replyLength).ToArray();
+        return s_buffer.AsMemory(4, replyLength);
     }
 
     private static int ReadReplyLength(int read)

@@ -13,7 +13,7 @@ namespace IsolateGrains.Guest;
 /// </summary>
 internal static class ObjectRequests
 {
-    private static readonly List<MethodInfo> s_methods = [];
+    private static readonly List<MethodPlan> s_methods = [];
 
     /// <summary><c>[CreateObject, assembly, typeName, args]</c> → <c>[handle, typeName]</c>.</summary>
     public static void Create(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
@@ -60,14 +60,14 @@ internal static class ObjectRequests
     public static void Resolve(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
     {
         var type = GuestTypes.FindType(reader.ReadString() ?? "", reader.ReadString() ?? "");
-        var method = GuestTypes.FindMethod(type, reader.ReadString() ?? "", reader.ReadInt32(), argumentTypes: null);
-        s_methods.Add(method);
+        var plan = GuestTypes.FindMethod(type, reader.ReadString() ?? "", reader.ReadInt32(), argumentTypes: null);
+        s_methods.Add(plan);
         var writer = new MessagePackWriter(output);
         Replies.BeginSuccess(ref writer);
         writer.WriteArrayHeader(3);
         writer.Write(s_methods.Count - 1);
-        writer.Write(method.GetParameters().Length);
-        writer.Write(method.IsStatic);
+        writer.Write(plan.Parameters.Length);
+        writer.Write(plan.Method.IsStatic);
         writer.Flush();
     }
 
@@ -75,13 +75,13 @@ internal static class ObjectRequests
     public static void Invoke(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
     {
         var target = reader.TryReadNil() ? null : GuestObjects.Get(reader.ReadInt32());
-        MethodInfo? method = null;
+        MethodPlan? plan = null;
         Type? declaringType = null;
         string? name = null;
         if (reader.NextMessagePackType == MessagePackType.Integer)
         {
             var id = reader.ReadInt32();
-            method = id >= 0 && id < s_methods.Count ? s_methods[id] : throw new ResolutionException($"Method id {id} is not known in this sandbox.");
+            plan = id >= 0 && id < s_methods.Count ? s_methods[id] : throw new ResolutionException($"Method id {id} is not known in this sandbox.");
         }
         else
         {
@@ -92,17 +92,18 @@ internal static class ObjectRequests
         var (values, types) = Arguments.Read(ref reader);
         var mode = (ResultMode)reader.ReadInt32();
 
-        if (method is null)
+        if (plan is null)
         {
             if (declaringType is null)
             {
                 throw new ResolutionException($"No type was given to find method '{name}' on.");
             }
-            method = GuestTypes.FindMethod(declaringType, name!, values.Length, types);
+            plan = GuestTypes.FindMethod(declaringType, name!, values.Length, types);
         }
-        if (method.GetParameters().Length != values.Length)
+        var method = plan.Method;
+        if (plan.Parameters.Length != values.Length)
         {
-            throw new ResolutionException($"Method '{method.DeclaringType?.FullName}.{method.Name}' takes {method.GetParameters().Length} parameter(s), not {values.Length}.");
+            throw new ResolutionException($"Method '{method.DeclaringType?.FullName}.{method.Name}' takes {plan.Parameters.Length} parameter(s), not {values.Length}.");
         }
         if (!method.IsStatic)
         {
@@ -115,7 +116,7 @@ internal static class ObjectRequests
                 throw new ResolutionException($"Method '{method.DeclaringType.FullName}.{method.Name}' cannot be called on an object of type '{target.GetType().FullName}'.");
             }
         }
-        Arguments.FitTo(method.GetParameters(), values);
+        Arguments.FitTo(plan.Parameters, values);
 
         object? result;
         try
@@ -128,7 +129,7 @@ internal static class ObjectRequests
             Replies.WriteException(output, e);
             return;
         }
-        ResultWriter.Write(output, result, method.ReturnType, mode);
+        ResultWriter.Write(output, result, method.ReturnType, mode, plan.ReturnsTaskLike);
     }
 
     /// <summary><c>[GetObjectValue, handle]</c> → the object, serialized as its own type.</summary>

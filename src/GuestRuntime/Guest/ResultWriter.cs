@@ -13,9 +13,13 @@ namespace IsolateGrains.Guest;
 internal static class ResultWriter
 {
     /// <summary>Writes the reply for <paramref name="result"/>, declared as <paramref name="declaredType"/>.</summary>
-    public static void Write(ArrayBufferWriter<byte> output, object? result, Type declaredType, ResultMode mode)
+    public static void Write(ArrayBufferWriter<byte> output, object? result, Type declaredType, ResultMode mode) =>
+        Write(output, result, declaredType, mode, IsTaskLike(declaredType));
+
+    /// <summary>Like <see cref="Write(ArrayBufferWriter{byte}, object?, Type, ResultMode)"/>, with <see cref="IsTaskLike"/> of the declared type already known.</summary>
+    public static void Write(ArrayBufferWriter<byte> output, object? result, Type declaredType, ResultMode mode, bool declaredTaskLike)
     {
-        if (result is not null && TryGetTask(result, declaredType, out var task, out var resultType))
+        if (declaredTaskLike && result is not null && TryGetTask(result, declaredType, out var task, out var resultType))
         {
             if (task.IsCompleted)
             {

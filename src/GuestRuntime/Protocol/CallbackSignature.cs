@@ -69,19 +69,24 @@ internal sealed class CallbackSignature
         return true;
     }
 
-    /// <summary>Calls the delegate and awaits a task it returns; the result is the (awaited) value.</summary>
-    public async Task<object?> InvokeAsync(object?[] values)
+    /// <summary>Calls the delegate and returns what it returned (a task is not awaited); its exceptions propagate unwrapped.</summary>
+    public object? Invoke(object?[] values)
     {
-        object? result;
         try
         {
-            result = Callback.DynamicInvoke(values);
+            return Callback.DynamicInvoke(values);
         }
         catch (TargetInvocationException e) when (e.InnerException is not null)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerException);
             throw;
         }
+    }
+
+    /// <summary>Calls the delegate and awaits a task it returns; the result is the (awaited) value.</summary>
+    public async Task<object?> InvokeAsync(object?[] values)
+    {
+        var result = Invoke(values);
         if (!IsAsync || result is null)
         {
             return result;

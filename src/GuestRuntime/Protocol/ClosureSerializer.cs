@@ -10,71 +10,63 @@ namespace IsolateGrains.Protocol;
 /// field's value serialized as its declared type, with nested closures as nested maps. Only the
 /// fields the lambda uses are written (see <see cref="ClosureFields"/>); the guest creates the
 /// closure without running a constructor and sets those fields. Plans are cached per method and
-/// per closure type, so the reflection happens once.
+/// per closure type, so the reflection (attribute checks, field lists, name encoding) happens once:
+/// on the guest, an interpreter, that reflection used to cost more than the call itself.
 /// </summary>
 internal static class ClosureSerializer
 {
     private const BindingFlags InstanceFields = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
     private static readonly ConcurrentDictionary<MethodInfo, Dictionary<Type, FieldInfo[]>?> s_usedFields = new();
-    private static readonly ConcurrentDictionary<Type, Dictionary<string, FieldInfo>> s_fieldsByName = new();
+    private static readonly ConcurrentDictionary<(MethodInfo, Type), ClosureWriter> s_writers = new();
+    private static readonly ConcurrentDictionary<Type, ClosureReader> s_readers = new();
 
     /// <summary>Writes the target of a delegate to <paramref name="method"/> (a closure, or any object for a method group).</summary>
     public static void Serialize(ref MessagePackWriter writer, MethodInfo method, object target)
     {
         var type = target.GetType();
-        if (!ClosureFields.IsClosureType(type))
+        if (WriterFor(method, type).Fields is not { } fields)
         {
             MessagePackSerializer.Serialize(type, ref writer, target, IsolatedSerializer.Options);
             return;
         }
-        var used = s_usedFields.GetOrAdd(method, static m => ClosureFields.Find(m)?.ToDictionary(p => p.Key, p => p.Value.ToArray()));
-        WriteClosure(ref writer, target, used);
+        WriteClosure(ref writer, target, fields, method);
     }
 
     /// <summary>Reads an object of <paramref name="type"/> written by <see cref="Serialize"/>.</summary>
     public static object Deserialize(ref MessagePackReader reader, Type type)
     {
-        if (!ClosureFields.IsClosureType(type))
+        var plan = ReaderFor(type);
+        if (!plan.IsClosure)
         {
             return MessagePackSerializer.Deserialize(type, ref reader, IsolatedSerializer.Options)
                 ?? throw new MessagePackSerializationException($"The target of type {type.FullName} was null.");
         }
-        return ReadClosure(ref reader, type);
+        return ReadClosure(ref reader, plan);
     }
 
-    /// <summary>The names of the fields of closure <paramref name="type"/> that calls of <paramref name="method"/> send (all, when unknown).</summary>
-    public static IReadOnlyList<string> UsedFieldNames(MethodInfo method, Type type)
-    {
-        if (!ClosureFields.IsClosureType(type))
-        {
-            return [];
-        }
-        var used = s_usedFields.GetOrAdd(method, static m => ClosureFields.Find(m)?.ToDictionary(p => p.Key, p => p.Value.ToArray()));
-        return used is null
-            ? [.. type.GetFields(InstanceFields).Select(f => f.Name)]
-            : used.TryGetValue(type, out var fields) ? [.. fields.Select(f => f.Name)] : [];
-    }
+    /// <summary>The names of the fields of closure <paramref name="type"/> that calls of <paramref name="method"/> send (none when it is not a closure).</summary>
+    public static IReadOnlyList<string> UsedFieldNames(MethodInfo method, Type type) =>
+        WriterFor(method, type).Fields is { } fields ? Array.ConvertAll(fields, f => f.Field.Name) : [];
 
     /// <summary>
-    /// Does the first-use work of reading targets of <paramref name="type"/> (its field table, the formatters
-    /// of <paramref name="capturedFields"/>) without creating one, so that no user code runs. Only the fields
-    /// calls carry are touched: resolving another field's type can fail (a host-only type) and the runtime
-    /// would remember that failure against the closure type. Best effort: what cannot be prepared is left
-    /// for the first call.
+    /// Does the first-use work of reading targets of <paramref name="type"/> (its read plan, the formatters
+    /// of <paramref name="capturedFields"/>) without creating one, so that no user code runs. Only the
+    /// fields calls carry are touched (see <see cref="FieldSlot.IsClosure"/>). Best effort: what cannot be
+    /// prepared is left for the first call.
     /// </summary>
     public static void Prepare(Type type, IReadOnlyList<string> capturedFields)
     {
-        if (!ClosureFields.IsClosureType(type))
+        var plan = ReaderFor(type);
+        if (!plan.IsClosure)
         {
             PrepareFormatter(type);
             return;
         }
-        var fields = s_fieldsByName.GetOrAdd(type, static t => t.GetFields(InstanceFields).ToDictionary(f => f.Name, StringComparer.Ordinal));
         foreach (var name in capturedFields)
         {
-            if (fields.TryGetValue(name, out var field) && !ClosureFields.IsClosureType(field.FieldType))
+            if (plan.TryFind(name) is { IsClosure: false } slot)
             {
-                PrepareFormatter(field.FieldType);
+                PrepareFormatter(slot.Field.FieldType);
             }
         }
     }
@@ -92,26 +84,31 @@ internal static class ClosureSerializer
         }
     }
 
-    private static void WriteClosure(ref MessagePackWriter writer, object closure, Dictionary<Type, FieldInfo[]>? used)
+    private static ClosureWriter WriterFor(MethodInfo method, Type type) =>
+        s_writers.GetOrAdd((method, type), static key => ClosureWriter.For(key.Item1, key.Item2));
+
+    private static ClosureReader ReaderFor(Type type) =>
+        s_readers.TryGetValue(type, out var plan) ? plan : s_readers.GetOrAdd(type, static t => new ClosureReader(t));
+
+    private static void WriteClosure(ref MessagePackWriter writer, object closure, FieldSlot[] fields, MethodInfo method)
     {
-        var type = closure.GetType();
-        var fields = used is null ? type.GetFields(InstanceFields) : used.GetValueOrDefault(type) ?? [];
         writer.WriteMapHeader(fields.Length);
-        foreach (var field in fields)
+        foreach (var slot in fields)
         {
-            writer.Write(field.Name);
-            var value = field.GetValue(closure);
-            if (ClosureFields.IsClosureType(field.FieldType) && value is not null)
+            writer.WriteRaw(slot.EncodedName);
+            var value = slot.Field.GetValue(closure);
+            if (slot.IsClosure && value is not null && WriterFor(method, value.GetType()).Fields is { } nested)
             {
-                WriteClosure(ref writer, value, used);
+                WriteClosure(ref writer, value, nested, method);
                 continue;
             }
             try
             {
-                MessagePackSerializer.Serialize(field.FieldType, ref writer, value, IsolatedSerializer.Options);
+                MessagePackSerializer.Serialize(slot.Field.FieldType, ref writer, value, IsolatedSerializer.Options);
             }
             catch (MessagePackSerializationException e)
             {
+                var field = slot.Field;
                 var what = field.Name == "<>4__this" ? $"'this' ({field.FieldType.FullName})" : $"'{field.Name}' ({field.FieldType.FullName})";
                 throw new MessagePackSerializationException(
                     $"The lambda captures {what}, which cannot be serialized: {e.InnerException?.Message ?? e.Message}. Capture serializable values in locals instead.", e);
@@ -119,23 +116,114 @@ internal static class ClosureSerializer
         }
     }
 
-    private static object ReadClosure(ref MessagePackReader reader, Type type)
+    private static object ReadClosure(ref MessagePackReader reader, ClosureReader plan)
     {
-        var closure = RuntimeHelpers.GetUninitializedObject(type);
-        var fields = s_fieldsByName.GetOrAdd(type, static t => t.GetFields(InstanceFields).ToDictionary(f => f.Name, StringComparer.Ordinal));
+        var closure = RuntimeHelpers.GetUninitializedObject(plan.Type);
         var count = reader.ReadMapHeader();
         for (var i = 0; i < count; i++)
         {
-            var name = reader.ReadString() ?? "";
-            if (!fields.TryGetValue(name, out var field))
-            {
-                throw new MessagePackSerializationException($"The closure {type.FullName} has no field '{name}'.");
-            }
-            var value = ClosureFields.IsClosureType(field.FieldType) && reader.NextMessagePackType == MessagePackType.Map
-                ? ReadClosure(ref reader, field.FieldType)
-                : MessagePackSerializer.Deserialize(field.FieldType, ref reader, IsolatedSerializer.Options);
-            field.SetValue(closure, value);
+            var slot = plan.Find(ref reader, i);
+            var value = slot.IsClosure && reader.NextMessagePackType == MessagePackType.Map
+                ? ReadClosure(ref reader, ReaderFor(slot.Field.FieldType))
+                : MessagePackSerializer.Deserialize(slot.Field.FieldType, ref reader, IsolatedSerializer.Options);
+            slot.Field.SetValue(closure, value);
         }
         return closure;
+    }
+
+    /// <summary>One field of a closure type, with what is worked out once about it.</summary>
+    private sealed class FieldSlot(FieldInfo field)
+    {
+        public FieldInfo Field { get; } = field;
+
+        private byte[]? _encodedName;
+        private byte[]? _utf8Name;
+
+        /// <summary>The field's name as the MessagePack string that goes on the wire (host side).</summary>
+        public byte[] EncodedName => _encodedName ??= MessagePackSerializer.Serialize(Field.Name, MessagePackSerializerOptions.Standard);
+
+        /// <summary>The field's name in UTF-8, to match names on the wire without decoding them (guest side).</summary>
+        public byte[] Utf8Name => _utf8Name ??= System.Text.Encoding.UTF8.GetBytes(Field.Name);
+
+        private bool? _isClosure;
+
+        /// <summary>
+        /// True when the field's type is itself a closure type (sent as a nested map). Worked out on first
+        /// use, never for fields no call carries: resolving the type of such a field can fail (a host-only
+        /// type) and the runtime would then remember that failure against the whole closure type.
+        /// </summary>
+        public bool IsClosure => _isClosure ??= ClosureFields.IsClosureType(Field.FieldType);
+    }
+
+    /// <summary>How a closure of one run-time type is written for one method (null fields: not a closure, serialized whole).</summary>
+    private sealed class ClosureWriter(FieldSlot[]? fields)
+    {
+        public FieldSlot[]? Fields { get; } = fields;
+
+        public static ClosureWriter For(MethodInfo method, Type type)
+        {
+            if (!ClosureFields.IsClosureType(type))
+            {
+                return new ClosureWriter(null);
+            }
+            var used = s_usedFields.GetOrAdd(method, static m => ClosureFields.Find(m)?.ToDictionary(p => p.Key, p => p.Value.ToArray()));
+            var fields = used is null ? type.GetFields(InstanceFields) : used.GetValueOrDefault(type) ?? [];
+            return new ClosureWriter(Array.ConvertAll(fields, f => new FieldSlot(f)));
+        }
+    }
+
+    /// <summary>How a closure type is read: its fields, found by their UTF-8 names.</summary>
+    private sealed class ClosureReader
+    {
+        private readonly FieldSlot[] _fields;
+
+        public ClosureReader(Type type)
+        {
+            Type = type;
+            IsClosure = ClosureFields.IsClosureType(type);
+            _fields = IsClosure ? Array.ConvertAll(type.GetFields(InstanceFields), f => new FieldSlot(f)) : [];
+        }
+
+        public Type Type { get; }
+
+        public bool IsClosure { get; }
+
+        /// <summary>Reads a field name and returns its slot; the host writes fields in a stable order, so the <paramref name="index"/>-th is tried first.</summary>
+        public FieldSlot Find(ref MessagePackReader reader, int index)
+        {
+            if (reader.NextMessagePackType != MessagePackType.String || !reader.TryReadStringSpan(out var name))
+            {
+                return FindByName(reader.ReadString() ?? "");
+            }
+            if (index < _fields.Length && name.SequenceEqual(_fields[index].Utf8Name))
+            {
+                return _fields[index];
+            }
+            foreach (var slot in _fields)
+            {
+                if (name.SequenceEqual(slot.Utf8Name))
+                {
+                    return slot;
+                }
+            }
+            throw NoSuchField(System.Text.Encoding.UTF8.GetString(name));
+        }
+
+        private FieldSlot FindByName(string name) => TryFind(name) ?? throw NoSuchField(name);
+
+        /// <summary>The slot of the field named <paramref name="name"/>, or null.</summary>
+        public FieldSlot? TryFind(string name)
+        {
+            foreach (var slot in _fields)
+            {
+                if (slot.Field.Name == name)
+                {
+                    return slot;
+                }
+            }
+            return null;
+        }
+
+        private MessagePackSerializationException NoSuchField(string name) => new($"The closure {Type.FullName} has no field '{name}'.");
     }
 }
