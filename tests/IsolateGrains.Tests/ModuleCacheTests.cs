@@ -110,6 +110,24 @@ public sealed class ModuleCacheTests : IDisposable
         Assert.False(File.Exists(modulePath));
     }
 
+    [Fact]
+    public void AnEntryWithoutAFingerprintIsHashedThenFingerprinted()
+    {
+        _ = TestHosts.Shared;
+        var key = CopySharedEntry();
+        var statePath = Path.Combine(_directory, key + ".json");
+        // An entry as written before fingerprints existed: no "Verified" member.
+        var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(statePath))!.AsObject();
+        state.Remove("Verified");
+        File.WriteAllText(statePath, state.ToJsonString());
+
+        var cache = new ModuleCache(_directory);
+        Assert.True(cache.TryLoad(TestHosts.Shared.Image.Engine.Engine, key, out var module, out var loaded, out var problem), problem);
+        module!.Dispose();
+        Assert.Equal(TestHosts.Shared.Image.State.MemoryHash, loaded!.MemoryHash);
+        Assert.Equal(OperatingSystem.IsLinux(), File.ReadAllText(statePath).Contains("\"Verified\":{", StringComparison.Ordinal));
+    }
+
     /// <summary>Copies the shared host's cache entry into this test's directory and returns its key.</summary>
     private string CopySharedEntry()
     {

@@ -128,7 +128,7 @@ internal sealed class ModuleCache(string directory)
         }
         try
         {
-            var entry = JsonSerializer.Deserialize<CacheEntry>(File.ReadAllText(statePath))
+            var entry = JsonSerializer.Deserialize(File.ReadAllText(statePath), ModuleCacheJsonContext.Default.ModuleCacheEntry)
                 ?? throw new InvalidDataException("empty state file");
             if (entry.Key != key)
             {
@@ -172,21 +172,21 @@ internal sealed class ModuleCache(string directory)
         File.Move(temporary, modulePath, overwrite: true);
 
         // The hash is of the bytes just written, so the file as it is now is already verified.
-        var entry = new CacheEntry(key, Convert.ToHexStringLower(XxHash128.Hash(serializedModule)), state, FileFingerprint.Of(modulePath));
+        var entry = new ModuleCacheEntry(key, Convert.ToHexStringLower(XxHash128.Hash(serializedModule)), state, FileFingerprint.Of(modulePath));
         WriteEntry(key, entry);
         PruneOldEntries(keep: 3);
     }
 
     /// <summary>Replaces an entry's state file atomically (write aside, then rename over).</summary>
-    private void WriteEntry(string key, CacheEntry entry)
+    private void WriteEntry(string key, ModuleCacheEntry entry)
     {
         var stateTemporary = StatePath(key) + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        File.WriteAllText(stateTemporary, JsonSerializer.Serialize(entry));
+        File.WriteAllText(stateTemporary, JsonSerializer.Serialize(entry, ModuleCacheJsonContext.Default.ModuleCacheEntry));
         File.Move(stateTemporary, StatePath(key), overwrite: true);
     }
 
     /// <summary>Records a verified fingerprint; failing to (a read-only cache) only means hashing again next time.</summary>
-    private void TryRecordVerified(string key, CacheEntry entry)
+    private void TryRecordVerified(string key, ModuleCacheEntry entry)
     {
         try
         {
@@ -237,11 +237,4 @@ internal sealed class ModuleCache(string directory)
     }
 
     private static void AppendFile(XxHash128 hash, FileInfo file) => Append(hash, $"{file.Name}|{file.Length}|{file.LastWriteTimeUtc.Ticks}");
-
-    /// <summary>What is saved beside the module.</summary>
-    /// <param name="Key">The entry's key.</param>
-    /// <param name="ModuleHash">The XxHash128 of the module file's bytes.</param>
-    /// <param name="State">The host state that goes with the module.</param>
-    /// <param name="Verified">The module file's fingerprint when its bytes last matched <paramref name="ModuleHash"/> (null: never checked, or entries from before fingerprints).</param>
-    private sealed record CacheEntry(string Key, string ModuleHash, ImageState State, FileFingerprint? Verified = null);
 }
