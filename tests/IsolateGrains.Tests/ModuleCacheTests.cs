@@ -1,3 +1,5 @@
+using IsolateGrains.Engine.Snapshots;
+
 namespace IsolateGrains.Tests;
 
 /// <summary>The pre-initialized image is built once, reused by later hosts, and rebuilt when its cache entry is damaged.</summary>
@@ -58,14 +60,8 @@ public sealed class ModuleCacheTests : IDisposable
     public void ATruncatedCacheEntryIsRebuilt()
     {
         _ = TestHosts.Shared;
-        var directory = Path.GetDirectoryName(TestHosts.Shared.ModuleCachePath)!;
         // Copy the shared entry, then cut it short.
-        Directory.CreateDirectory(_directory);
-        var key = Path.GetFileNameWithoutExtension(TestHosts.Shared.ModuleCachePath);
-        foreach (var extension in new[] { ".cwasm", ".json" })
-        {
-            File.Copy(Path.Combine(directory, key + extension), Path.Combine(_directory, key + extension));
-        }
+        CopySharedEntry();
         var copy = Path.Combine(_directory, Path.GetFileName(TestHosts.Shared.ModuleCachePath));
         using (var stream = new FileStream(copy, FileMode.Open, FileAccess.ReadWrite))
         {
@@ -77,6 +73,72 @@ public sealed class ModuleCacheTests : IDisposable
         Assert.False(host.LoadedFromCache);
         using var runtime = new IsolatedRuntime(host);
         Assert.Equal(0, runtime.Invoke(() => Environment.GetEnvironmentVariables().Count));
+    }
+
+    [Fact]
+    public void AModuleRewrittenAfterItWasVerifiedIsRefused()
+    {
+        _ = TestHosts.Shared;
+        var key = CopySharedEntry();
+        var modulePath = Path.Combine(_directory, key + ".cwasm");
+        var cache = new ModuleCache(_directory);
+        var engine = TestHosts.Shared.Image.Engine.Engine;
+
+        // The first load hashes the module and records its file's fingerprint; the next one trusts the fingerprint.
+        Assert.True(cache.TryLoad(engine, key, out var module, out _, out var problem), problem);
+        module!.Dispose();
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.Contains("\"Verified\":{", File.ReadAllText(Path.Combine(_directory, key + ".json")));
+        }
+        Assert.True(cache.TryLoad(engine, key, out module, out _, out problem), problem);
+        module!.Dispose();
+
+        // Same length, modification time put back: only the change time (which cannot be set) shows the write.
+        Thread.Sleep(50);
+        var modified = File.GetLastWriteTimeUtc(modulePath);
+        using (var stream = new FileStream(modulePath, FileMode.Open, FileAccess.ReadWrite))
+        {
+            stream.Position = stream.Length / 2;
+            stream.Write(new byte[4096].Select(_ => (byte)0xAB).ToArray());
+        }
+        File.SetLastWriteTimeUtc(modulePath, modified);
+
+        Assert.False(cache.TryLoad(engine, key, out module, out _, out problem));
+        Assert.Null(module);
+        Assert.Contains("do not match their recorded hash", problem);
+        Assert.False(File.Exists(modulePath));
+    }
+
+    [Fact]
+    public void AnEntryWithoutAFingerprintIsHashedThenFingerprinted()
+    {
+        _ = TestHosts.Shared;
+        var key = CopySharedEntry();
+        var statePath = Path.Combine(_directory, key + ".json");
+        // An entry as written before fingerprints existed: no "Verified" member.
+        var state = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(statePath))!.AsObject();
+        state.Remove("Verified");
+        File.WriteAllText(statePath, state.ToJsonString());
+
+        var cache = new ModuleCache(_directory);
+        Assert.True(cache.TryLoad(TestHosts.Shared.Image.Engine.Engine, key, out var module, out var loaded, out var problem), problem);
+        module!.Dispose();
+        Assert.Equal(TestHosts.Shared.Image.State.MemoryHash, loaded!.MemoryHash);
+        Assert.Equal(OperatingSystem.IsLinux(), File.ReadAllText(statePath).Contains("\"Verified\":{", StringComparison.Ordinal));
+    }
+
+    /// <summary>Copies the shared host's cache entry into this test's directory and returns its key.</summary>
+    private string CopySharedEntry()
+    {
+        var directory = Path.GetDirectoryName(TestHosts.Shared.ModuleCachePath)!;
+        var key = Path.GetFileNameWithoutExtension(TestHosts.Shared.ModuleCachePath);
+        Directory.CreateDirectory(_directory);
+        foreach (var extension in new[] { ".cwasm", ".json" })
+        {
+            File.Copy(Path.Combine(directory, key + extension), Path.Combine(_directory, key + extension));
+        }
+        return key;
     }
 
     public void Dispose()

@@ -12,10 +12,11 @@ internal sealed class WasmRuntimePack
     /// <summary>The folder, beside the application or the library, that holds the runtime pack.</summary>
     public const string FolderName = "isolategrains-wasm";
 
-    private WasmRuntimePack(string directory, IReadOnlyList<string> bclFiles, IReadOnlyList<string> guestFiles)
+    private WasmRuntimePack(string directory, IReadOnlyList<string> bclFiles, IReadOnlyList<Assembly> guestAssemblies, IReadOnlyList<string> guestFiles)
     {
         Directory = directory;
         BclFiles = bclFiles;
+        GuestAssemblies = guestAssemblies;
         GuestFiles = guestFiles;
     }
 
@@ -31,7 +32,10 @@ internal sealed class WasmRuntimePack
     /// <summary>Every BCL assembly (served at <c>/bcl</c>, loaded on demand).</summary>
     public IReadOnlyList<string> BclFiles { get; }
 
-    /// <summary>The guest runtime and its dependencies (served at <c>/app</c>).</summary>
+    /// <summary>The guest runtime and its dependencies, as loaded in this process.</summary>
+    public IReadOnlyList<Assembly> GuestAssemblies { get; }
+
+    /// <summary>The files of <see cref="GuestAssemblies"/>, in the same order (served at <c>/app</c>).</summary>
     public IReadOnlyList<string> GuestFiles { get; }
 
     /// <summary>
@@ -66,9 +70,10 @@ internal sealed class WasmRuntimePack
             typeof(MessagePack.MessagePackSerializer).Assembly,
             typeof(MessagePack.MessagePackObjectAttribute).Assembly,
             Assembly.Load("Microsoft.NET.StringTools"),
-        }.Select(a => string.IsNullOrEmpty(a.Location)
+        };
+        var guestFiles = guest.Select(a => string.IsNullOrEmpty(a.Location)
             ? throw new IsolatedException($"Assembly '{a.GetName().Name}' has no file location (single-file publishing is not supported); the sandbox needs its bytes.")
             : a.Location).ToArray();
-        return new WasmRuntimePack(directory, bcl, guest);
+        return new WasmRuntimePack(directory, bcl, guest, guestFiles);
     }
 }

@@ -12,6 +12,14 @@ namespace IsolateGrains.Engine.Snapshots;
 /// version, Wasmtime version), and carries a hash of its own bytes, so a stale entry is never found
 /// and a corrupt one is detected, deleted and rebuilt instead of being loaded.
 /// </summary>
+/// <remarks>
+/// Hashing the module (tens of megabytes) took most of a warm start, so an entry also records the
+/// <see cref="FileFingerprint"/> of the module file its hash was last checked against: while the file
+/// still has that fingerprint it has not been written since, and the hash is not recomputed. Any other
+/// fingerprint (a write, a truncation, a copy, an entry from an older version) means a full hash, after
+/// which the new fingerprint is recorded. What a fingerprint cannot see (bit rot, writes under the file
+/// system) is therefore no longer caught after the first check; see <see cref="FileFingerprint"/>.
+/// </remarks>
 internal sealed class ModuleCache(string directory)
 {
     /// <summary>Bump when the image layout or the boot sequence changes.</summary>
@@ -20,26 +28,31 @@ internal sealed class ModuleCache(string directory)
     /// <summary>The cache folder.</summary>
     public string Directory { get; } = directory;
 
-    /// <summary>The key for a runtime pack.</summary>
+    /// <summary>
+    /// The key for a runtime pack, from what identifies its inputs without reading them (a start reads
+    /// none of the pack's 25 MB): the runtime module and the BCL come from one versioned, immutable package,
+    /// so the pack version and each file's name, size and modification time identify them; the guest
+    /// assemblies are the ones this process loaded, identified by their module version id (a new one
+    /// for every compilation that changes them). The same build, copied with its file times, gets the
+    /// same key on every machine, as snapshots require.
+    /// </summary>
     public static string ComputeKey(WasmRuntimePack pack)
     {
         var hash = new XxHash128();
         Append(hash, FormatVersion);
         Append(hash, typeof(Module).Assembly.GetName().Version?.ToString() ?? "");
         Append(hash, Environment.Version.ToString());
-        hash.Append(File.ReadAllBytes(pack.NativeModulePath));
+        Append(hash, WasmRuntimePack.RuntimePackVersion);
+        AppendFile(hash, new FileInfo(pack.NativeModulePath));
         // The image is built (and warmed) by this library's code, and holds its probe assembly.
         Append(hash, typeof(ModuleCache).Assembly.ManifestModule.ModuleVersionId.ToString());
-        foreach (var file in pack.GuestFiles)
+        foreach (var assembly in pack.GuestAssemblies)
         {
-            Append(hash, Path.GetFileName(file));
-            hash.Append(File.ReadAllBytes(file));
+            Append(hash, $"{assembly.GetName().Name}|{assembly.ManifestModule.ModuleVersionId:N}");
         }
-        // The BCL comes from a versioned, immutable package: names, sizes and times identify it cheaply.
         foreach (var file in pack.BclFiles)
         {
-            var info = new FileInfo(file);
-            Append(hash, $"{info.Name}|{info.Length}|{info.LastWriteTimeUtc.Ticks}");
+            AppendFile(hash, new FileInfo(file));
         }
         return Convert.ToHexStringLower(hash.GetCurrentHash());
     }
@@ -117,15 +130,24 @@ internal sealed class ModuleCache(string directory)
         }
         try
         {
-            var entry = JsonSerializer.Deserialize<CacheEntry>(File.ReadAllText(statePath))
+            var entry = JsonSerializer.Deserialize(File.ReadAllText(statePath), ModuleCacheJsonContext.Default.ModuleCacheEntry)
                 ?? throw new InvalidDataException("empty state file");
             if (entry.Key != key)
             {
                 throw new InvalidDataException("the entry belongs to another key");
             }
-            if (HashFile(modulePath) != entry.ModuleHash)
+            var fingerprint = FileFingerprint.Of(modulePath);
+            if (fingerprint is null || fingerprint != entry.Verified)
             {
-                throw new InvalidDataException("the compiled module's bytes do not match their recorded hash");
+                if (HashFile(modulePath) != entry.ModuleHash)
+                {
+                    throw new InvalidDataException("the compiled module's bytes do not match their recorded hash");
+                }
+                // Unless the file changed while it was hashed, later starts can trust these bytes without hashing.
+                if (fingerprint is not null && FileFingerprint.Of(modulePath) == fingerprint)
+                {
+                    TryRecordVerified(key, entry with { Verified = fingerprint });
+                }
             }
             module = Module.DeserializeFile(engine, "isolategrains-preinitialized", modulePath);
             state = entry.State;
@@ -151,11 +173,30 @@ internal sealed class ModuleCache(string directory)
         File.WriteAllBytes(temporary, serializedModule);
         File.Move(temporary, modulePath, overwrite: true);
 
-        var entry = new CacheEntry(key, Convert.ToHexStringLower(XxHash128.Hash(serializedModule)), state);
-        var stateTemporary = StatePath(key) + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        File.WriteAllText(stateTemporary, JsonSerializer.Serialize(entry));
-        File.Move(stateTemporary, StatePath(key), overwrite: true);
+        // The hash is of the bytes just written, so the file as it is now is already verified.
+        var entry = new ModuleCacheEntry(key, Convert.ToHexStringLower(XxHash128.Hash(serializedModule)), state, FileFingerprint.Of(modulePath));
+        WriteEntry(key, entry);
         PruneOldEntries(keep: 3);
+    }
+
+    /// <summary>Replaces an entry's state file atomically (write aside, then rename over).</summary>
+    private void WriteEntry(string key, ModuleCacheEntry entry)
+    {
+        var stateTemporary = StatePath(key) + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        File.WriteAllText(stateTemporary, JsonSerializer.Serialize(entry, ModuleCacheJsonContext.Default.ModuleCacheEntry));
+        File.Move(stateTemporary, StatePath(key), overwrite: true);
+    }
+
+    /// <summary>Records a verified fingerprint; failing to (a read-only cache) only means hashing again next time.</summary>
+    private void TryRecordVerified(string key, ModuleCacheEntry entry)
+    {
+        try
+        {
+            WriteEntry(key, entry);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
     }
 
     /// <summary>Deletes all but the newest entries: each is tens of megabytes, and old ones are never used again.</summary>
@@ -197,6 +238,5 @@ internal sealed class ModuleCache(string directory)
         }
     }
 
-    /// <summary>What is saved beside the module.</summary>
-    private sealed record CacheEntry(string Key, string ModuleHash, ImageState State);
+    private static void AppendFile(XxHash128 hash, FileInfo file) => Append(hash, $"{file.Name}|{file.Length}|{file.LastWriteTimeUtc.Ticks}");
 }
