@@ -23,8 +23,9 @@ public static class DotNetIsolatorHost
     /// <exception cref="HostCallbackException">No such callback, or it failed on the host.</exception>
     public static T Invoke<T>(string name, params object?[] args)
     {
-        var result = Call(name, args);
-        return MessagePackSerializer.Deserialize<T>(result, IsolatedSerializer.Options);
+        // Read straight from the channel's buffer: the value is deserialized before anything else can use it.
+        var reply = HostConnection.Exchange(Encode(HostRequestKind.InvokeCallback, name, args, operation: null));
+        return MessagePackSerializer.Deserialize<T>(ReplyValue(name, reply), IsolatedSerializer.Options);
     }
 
     /// <summary>Calls a host callback that takes and returns byte arrays, with no object serialization.</summary>
@@ -139,8 +140,11 @@ public static class DotNetIsolatorHost
         }
     }
 
-    /// <summary>Reads <c>[true, value]</c> or <c>[false, message]</c>; returns the value's bytes.</summary>
-    private static byte[] ReadReply(string name, ReadOnlyMemory<byte> reply)
+    /// <summary>Reads <c>[true, value]</c> or <c>[false, message]</c>; returns a copy of the value's bytes.</summary>
+    private static byte[] ReadReply(string name, ReadOnlyMemory<byte> reply) => ReplyValue(name, reply).ToArray();
+
+    /// <summary>Reads <c>[true, value]</c> or <c>[false, message]</c>; returns the value's bytes, within <paramref name="reply"/>.</summary>
+    private static ReadOnlyMemory<byte> ReplyValue(string name, ReadOnlyMemory<byte> reply)
     {
         var reader = new MessagePackReader(reply);
         if (reader.ReadArrayHeader() != 2)
@@ -153,7 +157,7 @@ public static class DotNetIsolatorHost
         }
         var start = (int)reader.Consumed;
         reader.Skip();
-        return reply.Span[start..(int)reader.Consumed].ToArray();
+        return reply[start..(int)reader.Consumed];
     }
 
     private static void EnsureInSandbox()
