@@ -43,6 +43,18 @@ public static class SandboxDiagnostics
 
             for (var round = 0; round < 3; round++)
             {
+                // The smallest request there is (an unknown method key, refused): what any first call costs a fresh sandbox.
+                using var empty = new IsolatedRuntime(host);
+                var refused = Protocol.GuestRequests.BadRequestReply("x");
+                var request = new byte[] { 0x94, 0x01, 0xcf, 1, 2, 3, 4, 5, 6, 7, 8, 0xc0, 0xc0 };
+                var e0 = Measure.ThreadCpuMicroseconds();
+                empty.SandboxForTests.Call(request);
+                var e1 = Measure.ThreadCpuMicroseconds();
+                empty.SandboxForTests.Call(request);
+                var e2 = Measure.ThreadCpuMicroseconds();
+                Console.WriteLine($"smallest request in a fresh sandbox: first {Measure.Time(e1 - e0)}, second {Measure.Time(e2 - e1)}");
+                GC.KeepAlive(refused);
+
                 using var fresh = new IsolatedRuntime(host);
                 var probe = ImageWarmupProbe.WithCapture(41);
                 var c0 = Measure.ThreadCpuMicroseconds();

@@ -17,6 +17,9 @@ internal static class ImageWarmupProbe
     /// <summary>A lambda with no result.</summary>
     public static Action WithoutResult(int value) => () => ProbeState.Value = value;
 
+    /// <summary>A lambda that throws, for the path a guest exception takes.</summary>
+    public static Func<int> Throwing(int value) => () => value > 0 ? throw new InvalidOperationException("probe " + value) : value;
+
     /// <summary>A user-like record.</summary>
     public sealed record ProbeResult(string Name, int Length, List<int> Items);
 

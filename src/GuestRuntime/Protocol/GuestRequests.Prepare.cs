@@ -102,6 +102,20 @@ internal static partial class GuestRequests
         }
     }
 
+    /// <summary>Encodes an invocation of a method by its key alone, with no target (the image builder uses it to warm the refusal path).</summary>
+    public static byte[] InvokeDelegateByKeyOnly(ulong key)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(output);
+        writer.WriteArrayHeader(4);
+        writer.Write((int)GuestRequestKind.InvokeDelegate);
+        writer.Write(key);
+        writer.WriteNil();
+        writer.WriteNil();
+        writer.Flush();
+        return output.WrittenSpan.ToArray();
+    }
+
     /// <summary>True when <paramref name="reply"/> is a success or pending reply (not an exception or a refusal).</summary>
     public static bool IsSuccessOrPending(ReadOnlyMemory<byte> reply)
     {

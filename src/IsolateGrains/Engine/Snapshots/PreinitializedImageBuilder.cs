@@ -64,20 +64,44 @@ internal static class PreinitializedImageBuilder
                 throw new IsolatedException("The sandbox returned a wrong answer while its image was being built.");
             }
             Run<object>(sandbox, ImageWarmupProbe.WithoutResult(round));
+            // A host that has not sent this method to this sandbox yet sends its descriptor again (skipped by the guest).
+            Expect(sandbox, ImageWarmupProbe.WithCapture(round), round + 1, resendDescriptor: true);
+        }
+        // Paths that are rarer but must not cost a fresh sandbox tens of milliseconds the first time:
+        // guest exceptions and refused requests.
+        for (var round = 0; round < ProbeRounds / 10; round++)
+        {
+            try
+            {
+                Run<int>(sandbox, ImageWarmupProbe.Throwing(round + 1));
+                throw new IsolatedException("The sandbox did not report the probe's exception while its image was being built.");
+            }
+            catch (IsolatedException e) when (e.GuestExceptionType == typeof(InvalidOperationException).FullName)
+            {
+            }
+            var unknown = GuestRequests.InvokeDelegateByKeyOnly(0x1500_0000_0000_0000UL + (ulong)round);
+            try
+            {
+                GuestRequests.ReadReply(sandbox.Call(unknown));
+                throw new IsolatedException("The sandbox accepted an unknown method while its image was being built.");
+            }
+            catch (IsolatedException e) when (e.GuestExceptionType is null)
+            {
+            }
         }
     }
 
-    private static void Expect(Sandbox sandbox, Func<int> probe, int expected)
+    private static void Expect(Sandbox sandbox, Func<int> probe, int expected, bool resendDescriptor = false)
     {
-        if (Run<int>(sandbox, probe) != expected)
+        if (Run<int>(sandbox, probe, resendDescriptor) != expected)
         {
             throw new IsolatedException("The sandbox returned a wrong answer while its image was being built.");
         }
     }
 
-    private static T? Run<T>(Sandbox sandbox, Delegate probe)
+    private static T? Run<T>(Sandbox sandbox, Delegate probe, bool resendDescriptor = false)
     {
-        var request = GuestRequests.InvokeDelegate(probe, sandbox.KnownMethodKeys, out var key);
+        var request = GuestRequests.InvokeDelegate(probe, resendDescriptor ? new HashSet<ulong>() : sandbox.KnownMethodKeys, out var key);
         var result = GuestRequests.Deserialize<T>(GuestRequests.ReadReply(sandbox.Call(request)));
         sandbox.KnownMethodKeys.Add(key);
         return result;
