@@ -55,6 +55,18 @@ public static class SandboxDiagnostics
                 Console.WriteLine($"smallest request in a fresh sandbox: first {Measure.Time(e1 - e0)}, second {Measure.Time(e2 - e1)}");
                 GC.KeepAlive(refused);
 
+                using (var objects = new IsolatedRuntime(host))
+                {
+                    var o0 = Measure.ThreadCpuMicroseconds();
+                    using var counter = objects.CreateObject<ImageWarmupProbe.Counter>(0);
+                    var o1 = Measure.ThreadCpuMicroseconds();
+                    counter.Invoke<int, int>("Add", 1);
+                    var o2 = Measure.ThreadCpuMicroseconds();
+                    counter.Invoke<int, int>("Add", 1);
+                    var o3 = Measure.ThreadCpuMicroseconds();
+                    Console.WriteLine($"isolated object in a fresh sandbox: create {Measure.Time(o1 - o0)}, first call {Measure.Time(o2 - o1)}, second {Measure.Time(o3 - o2)}");
+                }
+
                 using var fresh = new IsolatedRuntime(host);
                 var probe = ImageWarmupProbe.WithCapture(41);
                 var c0 = Measure.ThreadCpuMicroseconds();

@@ -20,6 +20,21 @@ internal static class ImageWarmupProbe
     /// <summary>A lambda that throws, for the path a guest exception takes.</summary>
     public static Func<int> Throwing(int value) => () => value > 0 ? throw new InvalidOperationException("probe " + value) : value;
 
+    /// <summary>The one host callback the image builder answers (with its argument plus one).</summary>
+    public const string Callback = "isolategrains-image-warmup";
+
+    /// <summary>A lambda that calls the host, for the callback path.</summary>
+    public static Func<int> CallingHost(int value) => () => DotNetIsolatorHost.Invoke<int>(Callback, value);
+
+    /// <summary>A user-like stateful object, for the isolated-object paths.</summary>
+    public sealed class Counter(int start)
+    {
+        private int _total = start;
+
+        /// <summary>Adds <paramref name="value"/> and returns the total.</summary>
+        public int Add(int value) => _total += value;
+    }
+
     /// <summary>A user-like record.</summary>
     public sealed record ProbeResult(string Name, int Length, List<int> Items);
 

@@ -26,7 +26,7 @@ internal static class PreinitializedImageBuilder
             line => trace?.Invoke(line.Sandbox, line.Text), trace) { Deterministic = true };
         // The only assembly beyond the runtime's own that the builder serves is this library, for the probes.
         var probeAssembly = typeof(ImageWarmupProbe).Assembly;
-        using var sandbox = new Sandbox(bootImage, "image-builder", request => HostRequests.Handle(request,
+        using var sandbox = new Sandbox(bootImage, "image-builder", request => AnswerProbeCallback(request) ?? HostRequests.Handle(request,
             name => name.StartsWith(probeAssembly.GetName().Name + ",", StringComparison.Ordinal) ? File.ReadAllBytes(probeAssembly.Location) : null));
 
         RuntimeBooter.Boot(sandbox, pack);
@@ -67,6 +67,7 @@ internal static class PreinitializedImageBuilder
             // A host that has not sent this method to this sandbox yet sends its descriptor again (skipped by the guest).
             Expect(sandbox, ImageWarmupProbe.WithCapture(round), round + 1, resendDescriptor: true);
         }
+        WarmObjectAndCallbackPaths(sandbox);
         // Paths that are rarer but must not cost a fresh sandbox tens of milliseconds the first time:
         // guest exceptions and refused requests.
         for (var round = 0; round < ProbeRounds / 10; round++)
@@ -89,6 +90,47 @@ internal static class PreinitializedImageBuilder
             {
             }
         }
+    }
+
+    /// <summary>Creates an isolated object and calls its method by name, and calls the host from guest code, <see cref="ProbeRounds"/> times each.</summary>
+    private static void WarmObjectAndCallbackPaths(Sandbox sandbox)
+    {
+        var created = GuestRequests.ReadReply(sandbox.Call(GuestRequests.CreateObject(
+            typeof(ImageWarmupProbe).Assembly.GetName().Name!, typeof(ImageWarmupProbe.Counter).FullName!, [0], _ => null)))
+            ?? throw new IsolatedException("The sandbox created no object while its image was being built.");
+        var reader = new MessagePack.MessagePackReader(created);
+        reader.ReadArrayHeader();
+        var handle = reader.ReadInt32();
+        var total = 0;
+        for (var round = 0; round < ProbeRounds; round++)
+        {
+            total += round;
+            var reply = GuestRequests.ReadReply(sandbox.Call(GuestRequests.InvokeMethod(handle, null, nameof(ImageWarmupProbe.Counter.Add), [round], ResultMode.Value, _ => null)));
+            if (GuestRequests.Deserialize<int>(reply) != total)
+            {
+                throw new IsolatedException("The sandbox returned a wrong answer while its image was being built.");
+            }
+            Expect(sandbox, ImageWarmupProbe.CallingHost(round), round + 1);
+        }
+        GuestRequests.ReadReply(sandbox.Call(GuestRequests.ReleaseObjects([handle])));
+    }
+
+    /// <summary>Answers the probe's host callback (<c>[true, argument + 1]</c>); null for any other request.</summary>
+    private static byte[]? AnswerProbeCallback(ReadOnlySpan<byte> request)
+    {
+        var reader = new MessagePack.MessagePackReader(request.ToArray());
+        if (reader.ReadArrayHeader() != 3 || (HostRequestKind)reader.ReadInt32() != HostRequestKind.InvokeCallback
+            || reader.ReadString() != ImageWarmupProbe.Callback || reader.ReadArrayHeader() != 1)
+        {
+            return null;
+        }
+        var output = new System.Buffers.ArrayBufferWriter<byte>();
+        var writer = new MessagePack.MessagePackWriter(output);
+        writer.WriteArrayHeader(2);
+        writer.Write(true);
+        writer.Write(reader.ReadInt32() + 1);
+        writer.Flush();
+        return output.WrittenSpan.ToArray();
     }
 
     private static void Expect(Sandbox sandbox, Func<int> probe, int expected, bool resendDescriptor = false)
