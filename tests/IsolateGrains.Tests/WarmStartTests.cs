@@ -73,6 +73,29 @@ public sealed class WarmStartTests
     }
 
     [Fact]
+    public async Task EachTemplateBuildsOnThePreviousOne()
+    {
+        using var host = TestHosts.Create().WithBinDirectoryAssemblyLoader();
+        var a = 2;
+        Func<int> first = () => a * 10;
+        Func<string> second = () => "b" + a;
+        await host.PrepareAsync(first);
+        var earlier = host.WarmStart!.Current;
+        await host.PrepareAsync(second);
+        var later = host.WarmStart.Current;
+
+        Assert.NotNull(earlier);
+        Assert.NotNull(later);
+        Assert.NotSame(earlier, later);
+        Assert.True(later.MethodKeys.IsSupersetOf(earlier.MethodKeys));
+        Assert.Contains(GuestRequests.MethodToPrepare(second).Descriptor.Key, later.MethodKeys);
+        using var runtime = new IsolatedRuntime(host);
+        Assert.Same(later, runtime.SandboxForTests.Template);
+        Assert.Equal(20, runtime.Invoke(first));
+        Assert.Equal("b2", runtime.Invoke(second));
+    }
+
+    [Fact]
     public async Task UnusedCapturedFieldsOfHostOnlyTypesDoNotBreakPreparation()
     {
         // The closure also holds the host itself (a type no sandbox can load); the lambda never uses it,

@@ -91,7 +91,7 @@ internal static unsafe class SandboxSnapshotter
     }
 
     /// <summary>The union of two ascending sequences, ascending, without duplicates.</summary>
-    private static IEnumerable<int> MergeAscending(IEnumerable<int> left, IEnumerable<int> right)
+    internal static IEnumerable<int> MergeAscending(IEnumerable<int> left, IEnumerable<int> right)
     {
         using var l = left.GetEnumerator();
         using var r = right.GetEnumerator();

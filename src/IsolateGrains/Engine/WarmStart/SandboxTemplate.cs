@@ -72,8 +72,11 @@ internal sealed unsafe class SandboxTemplate : IDisposable
         var length = memory.GetLength();
         var pointer = (byte*)memory.GetPointer();
         var pageSize = PageMap.SystemPageSize;
-        IEnumerable<int> candidates = (baseline.PageMapWorks ? PageMap.FindWrittenPages((nint)pointer, length, pageSize) : null)
-            ?? Enumerable.Range(0, (int)(length / pageSize));
+        var written = baseline.PageMapWorks ? PageMap.FindWrittenPages((nint)pointer, length, pageSize) : null;
+        var candidates = written is null
+            ? Enumerable.Range(0, (int)(length / pageSize))
+            // Built on an earlier template: its pages differ from the image even where this sandbox did not write.
+            : sandbox.Template is { } previous ? SandboxSnapshotter.MergeAscending(written, previous.PagesAt(pageSize)) : written;
 
         var changed = new List<int>();
         foreach (var page in candidates)

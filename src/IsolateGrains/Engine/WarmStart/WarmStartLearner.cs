@@ -18,6 +18,12 @@ internal sealed class WarmStartLearner : IDisposable
     /// <summary>How long a rebuild waits for more new methods to arrive, so that a burst costs one build.</summary>
     private static readonly TimeSpan s_settle = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>
+    /// The least time between two builds: a host that keeps meeting new lambdas (at startup, say) rebuilds
+    /// a few times a second at most, each build adding everything learned meanwhile.
+    /// </summary>
+    private static readonly TimeSpan s_minimumInterval = TimeSpan.FromMilliseconds(250);
+
     private readonly SandboxImage _image;
     private readonly Func<ReadOnlySpan<byte>, byte[]> _hostRequests;
     private readonly ILogger _logger;
@@ -26,6 +32,7 @@ internal sealed class WarmStartLearner : IDisposable
     private SandboxTemplate? _current;
     private Task? _worker;
     private int _version;
+    private long _lastBuild;
     private bool _disposed;
 
     /// <summary>Creates a learner whose templates are instances of <paramref name="image"/>, served by <paramref name="hostRequests"/>.</summary>
@@ -83,7 +90,8 @@ internal sealed class WarmStartLearner : IDisposable
     {
         while (true)
         {
-            await Task.Delay(s_settle).ConfigureAwait(false);
+            var sinceLast = Stopwatch.GetElapsedTime(_lastBuild);
+            await Task.Delay(_lastBuild == 0 || sinceLast >= s_minimumInterval - s_settle ? s_settle : s_minimumInterval - sinceLast).ConfigureAwait(false);
             int version;
             MethodToPrepare[] methods;
             lock (_gate)
@@ -116,12 +124,18 @@ internal sealed class WarmStartLearner : IDisposable
             SandboxTemplate template;
             using (var sandbox = new Sandbox(_image, "warm-start-template", _hostRequests))
             {
-                var prepared = GuestRequests.ReadPrepared(sandbox.Call(GuestRequests.Prepare(methods)));
+                // Each template builds on the previous one (which no user code ran in either): only what
+                // was learned since is prepared.
+                var previous = Current;
+                var known = previous is not null && previous.TryApplyTo(sandbox) ? previous.MethodKeys : new HashSet<ulong>();
+                var toPrepare = methods.Where(m => !known.Contains(m.Descriptor.Key)).ToList();
+                var prepared = known.Concat(GuestRequests.ReadPrepared(sandbox.Call(GuestRequests.Prepare(toPrepare)))).ToList();
                 // The template's nursery starts empty, like the image's: dead objects of the preparation stay behind.
                 GuestRequests.ReadReply(sandbox.Call(GuestRequests.CollectGarbage()));
                 template = SandboxTemplate.Capture(sandbox, prepared);
             }
             Builds++;
+            _lastBuild = Stopwatch.GetTimestamp();
             Interlocked.Exchange(ref _current, template)?.Dispose();
             _logger.LogInformation(
                 "Warm-start template ready in {Milliseconds:0} ms: {Prepared} of {Learned} methods prepared, {Pages} pages changed ({Kind}).",
