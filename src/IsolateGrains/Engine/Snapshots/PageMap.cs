@@ -41,44 +41,34 @@ internal static class PageMap
     /// <param name="pageSize">The size of the pages to report (a power of two).</param>
     public static List<int>? FindWrittenPages(nint address, long length, int pageSize)
     {
-        var systemPages = length / SystemPageSize;
-        var entries = Read(address, systemPages);
-        if (entries is null)
+        if (FindSystemPages(address, length, IsWritten) is not { } written)
         {
             return null;
         }
-        try
+        var pages = new List<int>(written.Count);
+        foreach (var systemPage in written)
         {
-            var pages = new List<int>();
-            for (var i = 0L; i < systemPages; i++)
+            // A system page may cover several snapshot pages, or several system pages one snapshot page.
+            var start = (long)systemPage * SystemPageSize;
+            for (var page = (int)(start / pageSize); (long)page * pageSize < start + SystemPageSize; page++)
             {
-                if (!IsWritten(BinaryPrimitives.ReadUInt64LittleEndian(entries.AsSpan((int)(i * 8), 8))))
+                if (pages.Count == 0 || pages[^1] != page)
                 {
-                    continue;
-                }
-                // A system page may cover several snapshot pages, or several system pages one snapshot page.
-                var start = i * SystemPageSize;
-                for (var page = (int)(start / pageSize); (long)page * pageSize < start + SystemPageSize; page++)
-                {
-                    if (pages.Count == 0 || pages[^1] != page)
-                    {
-                        pages.Add(page);
-                    }
+                    pages.Add(page);
                 }
             }
-            return pages;
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(entries);
-        }
+        return pages;
     }
 
     /// <summary>
     /// Finds the system pages in <c>[address, address + length)</c> that are present but still the mapped
     /// file's (read, never written). Null when the page map cannot be read.
     /// </summary>
-    public static List<int>? FindReadOnlyPages(nint address, long length)
+    public static List<int>? FindReadOnlyPages(nint address, long length) => FindSystemPages(address, length, IsMappedFromImage);
+
+    /// <summary>The system pages in <c>[address, address + length)</c> whose entries satisfy <paramref name="test"/>, ascending; null when the page map cannot be read.</summary>
+    private static List<int>? FindSystemPages(nint address, long length, Func<ulong, bool> test)
     {
         var systemPages = length / SystemPageSize;
         var entries = Read(address, systemPages);
@@ -91,7 +81,7 @@ internal static class PageMap
             var pages = new List<int>();
             for (var i = 0; i < systemPages; i++)
             {
-                if (IsMappedFromImage(BinaryPrimitives.ReadUInt64LittleEndian(entries.AsSpan(i * 8, 8))))
+                if (test(BinaryPrimitives.ReadUInt64LittleEndian(entries.AsSpan(i * 8, 8))))
                 {
                     pages.Add(i);
                 }
