@@ -199,12 +199,16 @@ public static class ClusterBenchmark
         return (idle, (double)(loaded - idle) / done, done, activation);
     }
 
-    /// <summary>The silo process's private resident memory (RssAnon + RssShmem) after a collection in the silo and a short rest.</summary>
+    /// <summary>
+    /// The silo process's private resident memory (Pss_Anon + Pss_Shmem, as <see cref="Measure.PrivateResidentBytesOf"/> reads
+    /// them) after a collection in the silo and a short rest. From smaps_rollup: /proc/PID/status has no Pss lines, so reading
+    /// it measured 0 bytes and an unbounded capacity.
+    /// </summary>
     private static async Task<long> SettledPrivateBytesAsync(IManagementGrain management, SiloAddress[] silos, SiloProcess silo)
     {
         await management.ForceGarbageCollection(silos);
         await Task.Delay(TimeSpan.FromSeconds(2));
-        return Measure.PrivateResidentBytesOf(await File.ReadAllTextAsync($"/proc/{silo.Process.Id}/status"));
+        return Measure.PrivateResidentBytesOf(await File.ReadAllTextAsync($"/proc/{silo.Process.Id}/smaps_rollup"));
     }
 }
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using IsolateGrains.Engine;
 using IsolateGrains.Protocol;
+using MessagePack;
 using Microsoft.Extensions.Logging;
 
 namespace IsolateGrains;
@@ -54,18 +55,66 @@ public sealed partial class IsolatedRuntime
     }
 
     /// <summary>
-    /// Learns the method of an encoded delegate invocation (grains send those) the first time it succeeds
-    /// in this sandbox, as the typed invocations do, so new sandboxes of the host start warm for it.
+    /// Notes the method of an encoded delegate invocation (grains send those) the first time it succeeds in
+    /// this sandbox: later requests for it are sent without their descriptor, and — as the typed invocations
+    /// do — the host learns it, so new sandboxes of the host start warm for it.
     /// </summary>
-    private void LearnFromEncodedRequest(Sandbox sandbox, byte[] request, byte[] reply)
+    private void NoteEncodedMethod(Sandbox sandbox, byte[] request, ulong key, byte[] reply)
     {
-        if (_host.WarmStart is not null
-            && GuestRequests.IsSuccessOrPending(reply)
-            && GuestRequests.TryReadMethodToPrepare(request, sandbox.KnownMethodKeys) is { } method
-            && sandbox.KnownMethodKeys.Add(method.Descriptor.Key))
+        if (!GuestRequests.IsSuccessOrPending(reply) || !sandbox.KnownMethodKeys.Add(key))
+        {
+            return;
+        }
+        // The descriptor is read again only here, once per method and sandbox; the key check inside keeps a
+        // request whose descriptor names another method from teaching the template.
+        if (_host.WarmStart is not null && GuestRequests.TryReadMethodToPrepare(request, s_noKeys) is { } method)
         {
             _host.Learned(method);
         }
+    }
+
+    private static readonly IReadOnlySet<ulong> s_noKeys = new HashSet<ulong>();
+
+    /// <summary>
+    /// Where an encoded <c>[InvokeDelegate, key, descriptor | nil, target | nil]</c> request keeps its parts: the
+    /// key, and the byte range of the descriptor (or of its nil). Null for requests of other kinds.
+    /// </summary>
+    private static (ulong Key, int DescriptorStart, int DescriptorEnd)? ReadDelegateLayout(byte[] request)
+    {
+        try
+        {
+            var reader = new MessagePackReader(request);
+            if (reader.ReadArrayHeader() != 4 || (GuestRequestKind)reader.ReadInt32() != GuestRequestKind.InvokeDelegate)
+            {
+                return null;
+            }
+            var key = reader.ReadUInt64();
+            var start = (int)reader.Consumed;
+            reader.Skip();
+            return (key, start, (int)reader.Consumed);
+        }
+        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException)
+        {
+            return null; // Malformed: the guest says so.
+        }
+    }
+
+    /// <summary>
+    /// The request to send for an encoded one: a delegate invocation whose method this sandbox already resolved
+    /// goes without its descriptor (callers that cannot know what the sandbox has seen, grain clients, always
+    /// send it; decoding it in the interpreted guest costs more than this copy).
+    /// </summary>
+    private static byte[] WithoutKnownDescriptor(Sandbox sandbox, byte[] request, (ulong Key, int DescriptorStart, int DescriptorEnd)? layout)
+    {
+        if (layout is not { } parts || parts.DescriptorEnd - parts.DescriptorStart <= 1 || !sandbox.KnownMethodKeys.Contains(parts.Key))
+        {
+            return request;
+        }
+        var stripped = new byte[request.Length - (parts.DescriptorEnd - parts.DescriptorStart) + 1];
+        request.AsSpan(0, parts.DescriptorStart).CopyTo(stripped);
+        stripped[parts.DescriptorStart] = MessagePackCode.Nil;
+        request.AsSpan(parts.DescriptorEnd).CopyTo(stripped.AsSpan(parts.DescriptorStart + 1));
+        return stripped;
     }
 
     /// <summary>
@@ -76,9 +125,13 @@ public sealed partial class IsolatedRuntime
     {
         var (reply, pending) = await CallAsync(sandbox =>
         {
-            var raw = sandbox.Call(request);
+            var layout = ReadDelegateLayout(request);
+            var raw = sandbox.Call(WithoutKnownDescriptor(sandbox, request, layout));
             var operation = GuestRequests.PeekPending(raw);
-            LearnFromEncodedRequest(sandbox, request, raw);
+            if (layout is { } parts && !sandbox.KnownMethodKeys.Contains(parts.Key))
+            {
+                NoteEncodedMethod(sandbox, request, parts.Key, raw);
+            }
             if (operation is { } id)
             {
                 _operations.GetOrAdd(id, NewCompletion);
