@@ -62,6 +62,12 @@ internal static class ClosureSerializer
             PrepareFormatter(type);
             return;
         }
+        if (type.TypeInitializer is null)
+        {
+            // Lays the type out (loading what its fields need) as the first call would, without running any
+            // code of the type: it has no static constructor, and an uninitialized object runs no constructor.
+            _ = RuntimeHelpers.GetUninitializedObject(type);
+        }
         foreach (var name in capturedFields)
         {
             if (plan.TryFind(name) is { IsClosure: false } slot)
