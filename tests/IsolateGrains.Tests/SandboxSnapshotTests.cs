@@ -250,6 +250,11 @@ public sealed class SandboxSnapshotTests(ITestOutputHelper output)
         // The restored clock continues from the capture: not before it, and not ahead of the original's.
         Assert.InRange(restored.MonotonicNowMs, viaPageMap.HostState.MonotonicMilliseconds, original.MonotonicNowMs);
 
+        // Where the kernel cannot write the pages (some containers forbid it), they are copied in place: the same memory.
+        using var copied = TestHosts.Shared.CreateSandbox("snapshot-copied", warmStart: false);
+        SandboxSnapshotter.Apply(copied, viaPageMap, useKernelWriter: false);
+        Assert.True(original.Exports.Memory.GetSpan(0, length).SequenceEqual(copied.Exports.Memory.GetSpan(0, length)));
+
         // A sandbox something has run in cannot take a snapshot over its own state.
         Assert.Throws<InvalidOperationException>(() => original.ApplySnapshot(viaPageMap));
     }
