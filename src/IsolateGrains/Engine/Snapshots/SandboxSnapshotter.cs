@@ -62,6 +62,7 @@ internal static unsafe class SandboxSnapshotter
         }
         var dataLength = checked(chunks * chunkSize);
         var data = ArrayPool<byte>.Shared.Rent(Math.Max(dataLength, 1));
+        var rawMasks = new ulong[changed.Count];
         var position = 0;
         for (var i = 0; i < changed.Count; i++)
         {
@@ -70,7 +71,8 @@ internal static unsafe class SandboxSnapshotter
             var original = offset + pageSize <= baseline.Length ? baseline.Span(offset, pageSize) : default;
             for (var mask = masks[i]; mask != 0; mask &= mask - 1)
             {
-                var chunk = BitOperations.TrailingZeroCount(mask) * chunkSize;
+                var index = BitOperations.TrailingZeroCount(mask);
+                var chunk = index * chunkSize;
                 var target = data.AsSpan(position, chunkSize);
                 if (original.IsEmpty)
                 {
@@ -78,8 +80,14 @@ internal static unsafe class SandboxSnapshotter
                 }
                 else
                 {
-                    // The difference, not the bytes: the unchanged bytes of a chunk become zeros, which compress to almost nothing.
+                    // The difference, whose unchanged bytes are zeros, unless the chunk itself has more zeros: where
+                    // the sandbox reused memory for other data, the difference is as random as the image's old bytes.
                     Xor(current.Slice(chunk, chunkSize), original.Slice(chunk, chunkSize), target);
+                    if (current.Slice(chunk, chunkSize).Count((byte)0) > target.Count((byte)0))
+                    {
+                        current.Slice(chunk, chunkSize).CopyTo(target);
+                        rawMasks[i] |= 1UL << index;
+                    }
                 }
                 position += chunkSize;
             }
@@ -87,7 +95,7 @@ internal static unsafe class SandboxSnapshotter
 
         var globals = CaptureGlobals(sandbox);
         var hostState = CaptureHostState(sandbox);
-        return new SandboxSnapshot(SnapshotIdentity.Of(image), length, pageSize, [.. changed], [.. masks], data.AsMemory(0, dataLength), globals, hostState, rented: data);
+        return new SandboxSnapshot(SnapshotIdentity.Of(image), length, pageSize, [.. changed], [.. masks], rawMasks, data.AsMemory(0, dataLength), globals, hostState, rented: data);
     }
 
     /// <summary>The union of two ascending sequences, ascending, without duplicates.</summary>
@@ -174,7 +182,8 @@ internal static unsafe class SandboxSnapshotter
         }
         var chunkSize = snapshot.ChunkSize;
         var chunks = snapshot.ChunkMasks.Sum(mask => (long)BitOperations.PopCount(mask));
-        if (snapshot.ChunkMasks.Length != snapshot.PageIndices.Length || snapshot.ChunkData.Length != chunks * chunkSize)
+        if (snapshot.ChunkMasks.Length != snapshot.PageIndices.Length || snapshot.RawMasks.Length != snapshot.PageIndices.Length
+            || snapshot.ChunkData.Length != chunks * chunkSize)
         {
             throw Invalid("its chunk data does not match its page list");
         }
@@ -238,10 +247,19 @@ internal static unsafe class SandboxSnapshotter
                     {
                         page.Clear();
                     }
+                    var raw = snapshot.RawMasks[i];
                     for (var mask = snapshot.ChunkMasks[i]; mask != 0; mask &= mask - 1)
                     {
-                        var chunk = page.Slice(BitOperations.TrailingZeroCount(mask) * chunkSize, chunkSize);
-                        Xor(chunk, data.Slice(position, chunkSize), chunk);
+                        var index = BitOperations.TrailingZeroCount(mask);
+                        var chunk = page.Slice(index * chunkSize, chunkSize);
+                        if ((raw & (1UL << index)) != 0)
+                        {
+                            data.Slice(position, chunkSize).CopyTo(chunk);
+                        }
+                        else
+                        {
+                            Xor(chunk, data.Slice(position, chunkSize), chunk);
+                        }
                         position += chunkSize;
                     }
                     if (runCount > 0 && pages[i] == pages[i - 1] + 1)
