@@ -14,6 +14,11 @@ if (args is ["--diag"])
 {
     return SandboxDiagnostics.Run();
 }
+if (args.Length > 0 && args[0] == "--snapshots")
+{
+    // dotnet run -c Release --project benchmarks/IsolateGrains.Benchmarks -- --snapshots [samples] [--map] [--levels]
+    return SnapshotDiagnostics.Run(args[1..]);
+}
 if (args.Length > 0 && args[0] == "--cluster")
 {
     // dotnet run -c Release --project benchmarks/IsolateGrains.Benchmarks -- --cluster [--sandboxes N]
