@@ -16,8 +16,13 @@ if (args is ["--diag"])
 }
 if (args.Length > 0 && args[0] == "--grain-row")
 {
-    // dotnet run -c Release --project benchmarks/IsolateGrains.Benchmarks -- --grain-row [--calls N]
+    // dotnet run -c Release --project benchmarks/IsolateGrains.Benchmarks -- --grain-row [--calls N] [--activations N]
     return GrainCallProfile.Run(args[1..]);
+}
+if (args.Length > 0 && args[0] == "--snapshots")
+{
+    // dotnet run -c Release --project benchmarks/IsolateGrains.Benchmarks -- --snapshots [samples] [--map] [--levels]
+    return SnapshotDiagnostics.Run(args[1..]);
 }
 if (args.Length > 0 && args[0] == "--cluster")
 {

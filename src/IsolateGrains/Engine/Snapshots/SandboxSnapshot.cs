@@ -15,7 +15,7 @@ namespace IsolateGrains.Engine.Snapshots;
 /// <remarks>
 /// <para>The binary format (little-endian; strings are UTF-8 with a 7-bit-encoded length, as <see cref="BinaryWriter"/> writes them):</para>
 /// <code>
-/// header   "IGSNAP" u16 version=1
+/// header   "IGSNAP" u16 version=2
 ///          string imageKey       the module cache key of the image (what went into it)
 ///          string imageHash      XxHash128 of the image's memory (its bytes: builds of one key differ)
 ///          string runtimeVersion the Mono runtime pack version
@@ -25,8 +25,9 @@ namespace IsolateGrains.Engine.Snapshots;
 ///          i32 globalCount, then per global: i32 index, u8 value type, i64 bits
 ///          changedPages × i32 page index (ascending)
 ///          changedPages × u64 chunk mask: bit c set when chunk c (pageSize / 64 bytes) of the page changed
-///          for each page, for each set bit: the chunk XOR the image's bytes there (zeros past the image's
-///                         end, so there the chunk itself); unchanged bytes within a chunk are zeros
+///          changedPages × u64 raw mask: bit c set when changed chunk c is stored as it is, not XOR the image
+///          for each page, for each set bit of its chunk mask: the chunk as it is (raw bit set), or the chunk XOR
+///                         the image's bytes there (zeros past the image's end, so there the chunk itself)
 ///          f64 monotonic ms, u8 flags (1 timer pending, 2 background work pending), [f64 timer due in ms]
 ///          string current directory
 ///          i32 count, per descriptor: i32 fd, string path, i32 flags, i64 position
@@ -40,8 +41,8 @@ namespace IsolateGrains.Engine.Snapshots;
 /// </remarks>
 internal sealed class SandboxSnapshot : IDisposable
 {
-    /// <summary>The format version this code writes and reads.</summary>
-    public const ushort FormatVersion = 1;
+    /// <summary>The format version this code writes and reads (2: chunks may be stored as they are, not only XOR the image).</summary>
+    public const ushort FormatVersion = 2;
 
     /// <summary>
     /// The page size snapshots are taken in: the granularity of copy-on-write and of the page map. Measured on a
@@ -66,6 +67,7 @@ internal sealed class SandboxSnapshot : IDisposable
         int pageSize,
         int[] pageIndices,
         ulong[] chunkMasks,
+        ulong[] rawMasks,
         ReadOnlyMemory<byte> chunkData,
         IReadOnlyList<SnapshotGlobal> globals,
         SnapshotHostState hostState,
@@ -76,6 +78,7 @@ internal sealed class SandboxSnapshot : IDisposable
         PageSize = pageSize;
         PageIndices = pageIndices;
         ChunkMasks = chunkMasks;
+        RawMasks = rawMasks;
         ChunkData = chunkData;
         Globals = globals;
         HostState = hostState;
@@ -98,8 +101,17 @@ internal sealed class SandboxSnapshot : IDisposable
     public ulong[] ChunkMasks { get; }
 
     /// <summary>
-    /// The changed chunks, page by page and in chunk order: each chunk XOR the image's bytes there (or the chunk
-    /// itself past the image's end, where memory starts as zeros). Valid until the snapshot is disposed.
+    /// For each page of <see cref="PageIndices"/>, which of its changed chunks are stored as they are rather than
+    /// XOR the image's bytes (a subset of its <see cref="ChunkMasks"/> bit). Where the sandbox reused memory the
+    /// image held other data in, the XOR is as random as the image's bytes, while the chunk itself is mostly
+    /// zeros and small numbers: choosing per chunk made a snapshot's compressed chunks 310 KB instead of 678 KB.
+    /// </summary>
+    public ulong[] RawMasks { get; }
+
+    /// <summary>
+    /// The changed chunks, page by page and in chunk order: each chunk as it is (see <see cref="RawMasks"/>) or XOR
+    /// the image's bytes there (the chunk itself past the image's end, where memory starts as zeros). Valid until
+    /// the snapshot is disposed.
     /// </summary>
     /// <remarks>
     /// Storing chunks rather than pages matters for speed more than size: on a sandbox that ran a few calls only
@@ -128,8 +140,7 @@ internal sealed class SandboxSnapshot : IDisposable
     /// <summary>Encodes the snapshot (see the remarks for the format).</summary>
     public byte[] Encode()
     {
-        // The body is compressed in three pieces so that the chunks go to the compressor from where they are.
-        var prefix = new MemoryStream(8 + (Globals.Count * 13) + (PageIndices.Length * 12));
+        var prefix = new MemoryStream(8 + (Globals.Count * 13) + (PageIndices.Length * 20));
         using (var writer = new BinaryWriter(prefix, Encoding.UTF8, leaveOpen: true))
         {
             writer.Write(Globals.Count);
@@ -147,6 +158,10 @@ internal sealed class SandboxSnapshot : IDisposable
             {
                 writer.Write(mask);
             }
+            foreach (var mask in RawMasks)
+            {
+                writer.Write(mask);
+            }
         }
         var suffix = new MemoryStream();
         using (var writer = new BinaryWriter(suffix, Encoding.UTF8, leaveOpen: true))
@@ -156,36 +171,43 @@ internal sealed class SandboxSnapshot : IDisposable
         var bodyLength = checked((int)(prefix.Length + ChunkData.Length + suffix.Length));
         var header = new SnapshotHeader(Identity, MemoryBytes, PageSize, PageIndices.Length, bodyLength, CompressedLength: 0);
 
-        // Compress into a pooled buffer large enough for the worst case; only the result is a new array.
+        // The body is put together in one pooled buffer and compressed in one call: compressing it as a stream
+        // of three pieces took 7.3 ms instead of 4.2 ms (the stream copies its input into its window), far
+        // more than copying the chunks here. Only the result is a new array.
+        var body = ArrayPool<byte>.Shared.Rent(Math.Max(bodyLength, 1));
         var buffer = ArrayPool<byte>.Shared.Rent(Compressor.GetCompressBound(bodyLength) + 4096 + sizeof(ulong));
         try
         {
+            prefix.GetBuffer().AsSpan(0, (int)prefix.Length).CopyTo(body);
+            ChunkData.Span.CopyTo(body.AsSpan((int)prefix.Length));
+            suffix.GetBuffer().AsSpan(0, (int)suffix.Length).CopyTo(body.AsSpan((int)(prefix.Length + ChunkData.Length)));
+
             var output = new MemoryStream(buffer, 0, buffer.Length, writable: true, publiclyVisible: true);
             using (var writer = new BinaryWriter(output, Encoding.UTF8, leaveOpen: true))
             {
                 WriteHeader(writer, header);
             }
             var bodyStart = (int)output.Position;
-            var position = bodyStart;
             var compressor = ZstdContexts.RentCompressor();
+            int compressedLength;
             try
             {
-                Compress(compressor, prefix.GetBuffer().AsSpan(0, (int)prefix.Length), buffer, ref position, isFinalBlock: false);
-                Compress(compressor, ChunkData.Span, buffer, ref position, isFinalBlock: false);
-                Compress(compressor, suffix.GetBuffer().AsSpan(0, (int)suffix.Length), buffer, ref position, isFinalBlock: true);
+                compressedLength = compressor.Wrap(body.AsSpan(0, bodyLength), buffer.AsSpan(bodyStart));
             }
             finally
             {
                 ZstdContexts.Return(compressor);
             }
+            var position = bodyStart + compressedLength;
             // The compressed length is the header's last field: fill it in now that it is known.
-            BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(bodyStart - sizeof(int)), position - bodyStart);
+            BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(bodyStart - sizeof(int)), compressedLength);
             BinaryPrimitives.WriteUInt64LittleEndian(buffer.AsSpan(position), XxHash64.HashToUInt64(buffer.AsSpan(0, position)));
             return buffer.AsSpan(0, position + sizeof(ulong)).ToArray();
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+            ArrayPool<byte>.Shared.Return(body);
         }
     }
 
@@ -230,7 +252,7 @@ internal sealed class SandboxSnapshot : IDisposable
         if (header.MemoryBytes <= 0 || header.MemoryBytes > MaxMemory || header.MemoryBytes % WasmModuleRewriter.PageSize != 0
             || header.PageSize < 1024 || header.PageSize > WasmModuleRewriter.PageSize || !int.IsPow2(header.PageSize)
             || header.ChangedPages < 0 || header.ChangedPages > header.MemoryBytes / header.PageSize
-            || header.BodyLength < (long)header.ChangedPages * 12 || header.BodyLength > Array.MaxLength || header.CompressedLength < 0)
+            || header.BodyLength < (long)header.ChangedPages * 20 || header.BodyLength > Array.MaxLength || header.CompressedLength < 0)
         {
             throw Invalid("its header is damaged (impossible sizes)");
         }
@@ -341,6 +363,15 @@ internal sealed class SandboxSnapshot : IDisposable
                 }
                 chunks += (long)ulong.PopCount(masks[i]);
             }
+            var rawMasks = new ulong[indices.Length];
+            for (var i = 0; i < rawMasks.Length; i++)
+            {
+                rawMasks[i] = reader.ReadUInt64();
+                if ((rawMasks[i] & ~masks[i]) != 0)
+                {
+                    throw new InvalidDataException("an unchanged chunk stored as it is");
+                }
+            }
             var chunkDataStart = (int)reader.BaseStream.Position;
             var chunkDataLength = chunks * (header.PageSize / ChunksPerPage);
             if (chunkDataStart + chunkDataLength > header.BodyLength)
@@ -354,32 +385,12 @@ internal sealed class SandboxSnapshot : IDisposable
             {
                 throw new InvalidDataException("unexpected bytes after the host state");
             }
-            return new SandboxSnapshot(header.Identity, header.MemoryBytes, header.PageSize, indices, masks,
+            return new SandboxSnapshot(header.Identity, header.MemoryBytes, header.PageSize, indices, masks, rawMasks,
                 body.AsMemory(chunkDataStart, (int)chunkDataLength), globals, hostState, rented: body);
         }
         catch (Exception e) when (e is EndOfStreamException or InvalidDataException or IOException or ArgumentException or DecoderFallbackException or FormatException or OverflowException)
         {
             throw Invalid($"its body is damaged ({e.Message})", e);
-        }
-    }
-
-    /// <summary>Feeds <paramref name="source"/> to a zstd stream, writing what comes out at <paramref name="position"/>.</summary>
-    private static void Compress(Compressor compressor, ReadOnlySpan<byte> source, byte[] destination, ref int position, bool isFinalBlock)
-    {
-        while (true)
-        {
-            var status = compressor.WrapStream(source, destination.AsSpan(position), out var consumed, out var written, isFinalBlock);
-            position += written;
-            source = source[consumed..];
-            if (status == OperationStatus.Done && source.IsEmpty)
-            {
-                return;
-            }
-            if (consumed == 0 && written == 0)
-            {
-                // The destination is sized for the worst case, so this cannot happen; never loop forever if it does.
-                throw new InvalidOperationException($"The snapshot compressor made no progress ({status}).");
-            }
         }
     }
 

@@ -62,6 +62,7 @@ internal static unsafe class SandboxSnapshotter
         }
         var dataLength = checked(chunks * chunkSize);
         var data = ArrayPool<byte>.Shared.Rent(Math.Max(dataLength, 1));
+        var rawMasks = new ulong[changed.Count];
         var position = 0;
         for (var i = 0; i < changed.Count; i++)
         {
@@ -70,7 +71,8 @@ internal static unsafe class SandboxSnapshotter
             var original = offset + pageSize <= baseline.Length ? baseline.Span(offset, pageSize) : default;
             for (var mask = masks[i]; mask != 0; mask &= mask - 1)
             {
-                var chunk = BitOperations.TrailingZeroCount(mask) * chunkSize;
+                var index = BitOperations.TrailingZeroCount(mask);
+                var chunk = index * chunkSize;
                 var target = data.AsSpan(position, chunkSize);
                 if (original.IsEmpty)
                 {
@@ -78,8 +80,14 @@ internal static unsafe class SandboxSnapshotter
                 }
                 else
                 {
-                    // The difference, not the bytes: the unchanged bytes of a chunk become zeros, which compress to almost nothing.
+                    // The difference, whose unchanged bytes are zeros, unless the chunk itself has more zeros: where
+                    // the sandbox reused memory for other data, the difference is as random as the image's old bytes.
                     Xor(current.Slice(chunk, chunkSize), original.Slice(chunk, chunkSize), target);
+                    if (current.Slice(chunk, chunkSize).Count((byte)0) > target.Count((byte)0))
+                    {
+                        current.Slice(chunk, chunkSize).CopyTo(target);
+                        rawMasks[i] |= 1UL << index;
+                    }
                 }
                 position += chunkSize;
             }
@@ -87,7 +95,7 @@ internal static unsafe class SandboxSnapshotter
 
         var globals = CaptureGlobals(sandbox);
         var hostState = CaptureHostState(sandbox);
-        return new SandboxSnapshot(SnapshotIdentity.Of(image), length, pageSize, [.. changed], [.. masks], data.AsMemory(0, dataLength), globals, hostState, rented: data);
+        return new SandboxSnapshot(SnapshotIdentity.Of(image), length, pageSize, [.. changed], [.. masks], rawMasks, data.AsMemory(0, dataLength), globals, hostState, rented: data);
     }
 
     /// <summary>The union of two ascending sequences, ascending, without duplicates.</summary>
@@ -149,7 +157,10 @@ internal static unsafe class SandboxSnapshotter
     /// the sandbox the snapshot was taken of: grows its memory, writes the changed pages, sets the globals,
     /// and restores its files, timer and clock. The dispatcher and mailbox stay the image's.
     /// </summary>
-    public static void Apply(Sandbox sandbox, SandboxSnapshot snapshot)
+    /// <param name="sandbox">The fresh sandbox.</param>
+    /// <param name="snapshot">The snapshot.</param>
+    /// <param name="useKernelWriter">False to copy the pages here even where the kernel could (to check that way).</param>
+    public static void Apply(Sandbox sandbox, SandboxSnapshot snapshot, bool useKernelWriter = true)
     {
         var image = sandbox.Image;
         snapshot.Identity.EnsureCompatibleWith(image);
@@ -171,7 +182,8 @@ internal static unsafe class SandboxSnapshotter
         }
         var chunkSize = snapshot.ChunkSize;
         var chunks = snapshot.ChunkMasks.Sum(mask => (long)BitOperations.PopCount(mask));
-        if (snapshot.ChunkMasks.Length != snapshot.PageIndices.Length || snapshot.ChunkData.Length != chunks * chunkSize)
+        if (snapshot.ChunkMasks.Length != snapshot.PageIndices.Length || snapshot.RawMasks.Length != snapshot.PageIndices.Length
+            || snapshot.ChunkData.Length != chunks * chunkSize)
         {
             throw Invalid("its chunk data does not match its page list");
         }
@@ -193,24 +205,101 @@ internal static unsafe class SandboxSnapshotter
         {
             throw Invalid("a page lies past the end of its memory");
         }
-        // Populating the pages makes each a private copy of the image's page (zeros past its end) in one
-        // system call per run of pages; the changed chunks are then applied to it in place.
-        PagePrefaulter.PopulateForWriting(pointer, snapshot.PageIndices, pageSize);
-        var data = snapshot.ChunkData.Span;
-        var position = 0;
-        for (var i = 0; i < snapshot.PageIndices.Length; i++)
-        {
-            var page = new Span<byte>(pointer + ((long)snapshot.PageIndices[i] * pageSize), pageSize);
-            for (var mask = snapshot.ChunkMasks[i]; mask != 0; mask &= mask - 1)
-            {
-                var chunk = page.Slice(BitOperations.TrailingZeroCount(mask) * chunkSize, chunkSize);
-                Xor(chunk, data.Slice(position, chunkSize), chunk);
-                position += chunkSize;
-            }
-        }
-
+        WritePages(pointer, baseline, snapshot, useKernelWriter);
         RestoreGlobals(sandbox, baseline, snapshot.Globals);
         ApplyHostState(sandbox, snapshot.HostState);
+    }
+
+    /// <summary>
+    /// Writes the snapshot's changed pages into the sandbox's memory at <paramref name="pointer"/>. Each page is
+    /// put together in a small staging buffer (the image's page with the changed chunks applied) and batches
+    /// of them are written by the kernel in one system call (see <see cref="KernelMemoryWriter"/>): the
+    /// sandbox's pages are never touched from here, which on this project's machines is what writing them
+    /// cost most. Where the kernel refuses, the pages are populated and copied here.
+    /// </summary>
+    private static void WritePages(byte* pointer, ImageBaseline baseline, SandboxSnapshot snapshot, bool useKernelWriter)
+    {
+        var pageSize = snapshot.PageSize;
+        var chunkSize = snapshot.ChunkSize;
+        var pages = snapshot.PageIndices;
+        var data = snapshot.ChunkData.Span;
+        // Small enough to stay in the cache between putting a page together and the kernel copying it.
+        var batchPages = Math.Max(1, StagingBytes / pageSize);
+        var staging = ArrayPool<byte>.Shared.Rent(batchPages * pageSize);
+        Span<KernelMemoryWriter.IoVector> runs = stackalloc KernelMemoryWriter.IoVector[batchPages];
+        try
+        {
+            fixed (byte* stage = staging)
+            {
+                var position = 0;
+                var batchStart = 0;
+                var runCount = 0;
+                for (var i = 0; i < pages.Length; i++)
+                {
+                    var offset = (long)pages[i] * pageSize;
+                    var page = new Span<byte>(stage + ((long)(i - batchStart) * pageSize), pageSize);
+                    // Pages lie wholly inside or past the image (its length is a multiple of 64 KiB); past it memory starts as zeros.
+                    if (offset + pageSize <= baseline.Length)
+                    {
+                        baseline.Span(offset, pageSize).CopyTo(page);
+                    }
+                    else
+                    {
+                        page.Clear();
+                    }
+                    var raw = snapshot.RawMasks[i];
+                    for (var mask = snapshot.ChunkMasks[i]; mask != 0; mask &= mask - 1)
+                    {
+                        var index = BitOperations.TrailingZeroCount(mask);
+                        var chunk = page.Slice(index * chunkSize, chunkSize);
+                        if ((raw & (1UL << index)) != 0)
+                        {
+                            data.Slice(position, chunkSize).CopyTo(chunk);
+                        }
+                        else
+                        {
+                            Xor(chunk, data.Slice(position, chunkSize), chunk);
+                        }
+                        position += chunkSize;
+                    }
+                    if (runCount > 0 && pages[i] == pages[i - 1] + 1)
+                    {
+                        runs[runCount - 1] = new KernelMemoryWriter.IoVector(runs[runCount - 1].Address, runs[runCount - 1].Length + (nuint)pageSize);
+                    }
+                    else
+                    {
+                        runs[runCount++] = new KernelMemoryWriter.IoVector((nint)(pointer + offset), (nuint)pageSize);
+                    }
+                    if (i + 1 - batchStart == batchPages || i + 1 == pages.Length)
+                    {
+                        var count = i + 1 - batchStart;
+                        if (!useKernelWriter || !KernelMemoryWriter.TryWrite(stage, (long)count * pageSize, runs[..runCount]))
+                        {
+                            CopyPages(pointer, stage, pages.AsSpan(batchStart, count), pageSize);
+                        }
+                        batchStart = i + 1;
+                        runCount = 0;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(staging);
+        }
+    }
+
+    /// <summary>The staging buffer's size for <see cref="WritePages"/>.</summary>
+    private const int StagingBytes = 256 * 1024;
+
+    /// <summary>Copies staged pages into place here: populating them first makes that one system call per run of pages instead of a fault per page.</summary>
+    private static void CopyPages(byte* pointer, byte* stage, ReadOnlySpan<int> pages, int pageSize)
+    {
+        PagePrefaulter.PopulateForWriting(pointer, pages, pageSize);
+        for (var i = 0; i < pages.Length; i++)
+        {
+            new ReadOnlySpan<byte>(stage + ((long)i * pageSize), pageSize).CopyTo(new Span<byte>(pointer + ((long)pages[i] * pageSize), pageSize));
+        }
     }
 
     /// <summary>Gives <paramref name="sandbox"/> the captured host-side state (files, timer, clock).</summary>
