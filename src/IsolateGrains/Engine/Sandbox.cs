@@ -14,7 +14,7 @@ namespace IsolateGrains.Engine;
 /// its own (the owner serializes calls). After a trap it is faulted for good: Mono was stopped
 /// mid-call and nothing inside can be trusted any more.
 /// </summary>
-internal sealed class Sandbox : ISandboxDevices, IDisposable
+internal sealed unsafe class Sandbox : ISandboxDevices, IDisposable
 {
     private readonly SandboxImage _image;
     private readonly Store _store;
@@ -109,6 +109,9 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
     /// <summary>What an import decided just before it stopped the guest (read when the trap arrives).</summary>
     public string? PendingFault { get; set; }
 
+    /// <summary>The memory size as of the last finished call, for the memory gauge.</summary>
+    public long ReportedMemoryBytes { get; set; }
+
     /// <summary>The current size of linear memory in bytes.</summary>
     public long MemoryBytes => Exports.Memory.GetLength();
 
@@ -157,13 +160,22 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
         var started = Stopwatch.GetTimestamp();
         return Enter(() =>
         {
-            var mailbox = MailboxAddress;
+            // One look at the memory's address and size per step instead of one per field: each accessor of
+            // the binding asks Wasmtime for both. Guest code may grow the memory, so look again after it ran.
             var memory = Exports.Memory;
-            var buffer = memory.ReadInt32(mailbox + Mailbox.RequestPointer);
-            var capacity = memory.ReadInt32(mailbox + Mailbox.RequestCapacity);
-            if (capacity < request.Length)
+            var mailbox = MailboxAddress;
+            var basis = (byte*)memory.GetPointer();
+            var size = memory.GetLength();
+            if (mailbox <= 0 || (long)mailbox + Mailbox.Size > size)
             {
-                if (buffer != 0)
+                throw new SandboxFault("The sandbox's mailbox lies outside its memory.");
+            }
+            var box = basis + mailbox;
+            var buffer = *(int*)(box + Mailbox.RequestPointer);
+            var capacity = *(int*)(box + Mailbox.RequestCapacity);
+            if (capacity < request.Length || buffer <= 0 || (long)buffer + capacity > size)
+            {
+                if (buffer > 0 && (long)buffer + capacity <= size)
                 {
                     Exports.Free(buffer);
                 }
@@ -173,20 +185,26 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
                 {
                     throw new SandboxFault($"The guest could not allocate {capacity:N0} bytes for the request: its memory is exhausted.");
                 }
-                memory.WriteInt32(mailbox + Mailbox.RequestPointer, buffer);
-                memory.WriteInt32(mailbox + Mailbox.RequestCapacity, capacity);
+                basis = (byte*)memory.GetPointer();
+                size = memory.GetLength();
+                box = basis + mailbox;
+                *(int*)(box + Mailbox.RequestPointer) = buffer;
+                *(int*)(box + Mailbox.RequestCapacity) = capacity;
             }
-            request.CopyTo(memory.GetSpan(buffer, request.Length));
-            memory.WriteInt32(mailbox + Mailbox.RequestLength, request.Length);
-            memory.WriteInt32(mailbox + Mailbox.ResponsePointer, 0);
-            memory.WriteInt32(mailbox + Mailbox.ResponseLength, 0);
+            request.CopyTo(new Span<byte>(basis + buffer, request.Length));
+            *(int*)(box + Mailbox.RequestLength) = request.Length;
+            *(int*)(box + Mailbox.ResponsePointer) = 0;
+            *(int*)(box + Mailbox.ResponseLength) = 0;
 
             Exports.InvokeJsExport(DispatchMethod, mailbox);
             Pump();
 
-            var responsePointer = memory.ReadInt32(mailbox + Mailbox.ResponsePointer);
-            var responseLength = memory.ReadInt32(mailbox + Mailbox.ResponseLength);
-            if (responsePointer == 0 || responseLength < 0 || (long)responsePointer + responseLength > memory.GetLength())
+            basis = (byte*)memory.GetPointer();
+            size = memory.GetLength();
+            box = basis + mailbox;
+            var responsePointer = *(int*)(box + Mailbox.ResponsePointer);
+            var responseLength = *(int*)(box + Mailbox.ResponseLength);
+            if (responsePointer <= 0 || responseLength < 0 || (long)responsePointer + responseLength > size)
             {
                 throw new SandboxFault("The guest dispatcher returned no valid reply.");
             }
@@ -194,8 +212,8 @@ internal sealed class Sandbox : ISandboxDevices, IDisposable
             {
                 throw new IsolatedException($"The reply is {responseLength:N0} bytes, more than the maximum payload of {Limits.MaxPayloadBytes:N0} bytes (IsolatedRuntimeHostOptions.MaxPayloadBytes).");
             }
-            var reply = memory.GetSpan(responsePointer, responseLength).ToArray();
-            SandboxMetrics.CallFinished(this, started, memory.GetLength());
+            var reply = new ReadOnlySpan<byte>(basis + responsePointer, responseLength).ToArray();
+            SandboxMetrics.CallFinished(this, started, size);
             if (++_completedCalls == 1)
             {
                 Template?.ObserveFirstCall(this);

@@ -8,7 +8,7 @@ namespace IsolateGrains.Engine.Imports;
 /// by the host's disk. Emscripten syscalls return a negated errno, WASI functions a positive one;
 /// structures are laid out as Emscripten's libc expects them.
 /// </summary>
-internal static class FileSystemImports
+internal static unsafe class FileSystemImports
 {
     private const string Wasi = "wasi_snapshot_preview1";
     private const int ModeDirectory = 0x4000;
@@ -196,17 +196,25 @@ internal static class FileSystemImports
         {
             return Errno.BadFileDescriptor;
         }
+        // One look at the memory's address and size for the whole transfer (no guest code runs meanwhile,
+        // so it cannot grow): the binding's accessors ask Wasmtime for both on every field.
         var memory = sandbox.Exports.Memory;
+        var basis = (byte*)memory.GetPointer();
+        var size = memory.GetLength();
+        if (count < 0 || iovs < 0 || (long)iovs + ((long)count * 8) > size || resultAddress < 0 || (long)resultAddress + 4 > size)
+        {
+            return Errno.Invalid;
+        }
         var total = 0;
         for (var i = 0; i < count; i++)
         {
-            var pointer = memory.ReadInt32(iovs + i * 8);
-            var length = memory.ReadInt32(iovs + i * 8 + 4);
-            if (length < 0 || (long)(uint)pointer + length > memory.GetLength())
+            var pointer = *(int*)(basis + iovs + (i * 8));
+            var length = *(int*)(basis + iovs + (i * 8) + 4);
+            if (length < 0 || (long)(uint)pointer + length > size)
             {
                 return Errno.Invalid;
             }
-            var span = sandbox.Span(pointer, length);
+            var span = new Span<byte>(basis + (uint)pointer, length);
             var position = offset is null ? (long?)null : offset + total;
             var done = write ? sandbox.Files.Write(file, span, position) : sandbox.Files.Read(file, span, position);
             if (done < 0)
@@ -219,7 +227,7 @@ internal static class FileSystemImports
                 break;
             }
         }
-        memory.WriteInt32(resultAddress, total);
+        *(int*)(basis + resultAddress) = total;
         return Errno.Success;
     }
 
