@@ -34,6 +34,42 @@ internal static class Measure
         return Stopwatch.GetElapsedTime(started).TotalMicroseconds / iterations;
     }
 
+    /// <summary>
+    /// Like <see cref="PerOperation"/>, and also this thread's CPU time per operation: on a machine other work
+    /// competes for, wall time includes waiting for a core, CPU time only the work itself.
+    /// </summary>
+    public static (double Wall, double Cpu) PerOperationWithCpu(int iterations, Action action)
+    {
+        for (var i = 0; i < Math.Min(iterations, 1000); i++)
+        {
+            action();
+        }
+        var cpu = ThreadCpuMicroseconds();
+        var started = Stopwatch.GetTimestamp();
+        for (var i = 0; i < iterations; i++)
+        {
+            action();
+        }
+        return (Stopwatch.GetElapsedTime(started).TotalMicroseconds / iterations, (ThreadCpuMicroseconds() - cpu) / iterations);
+    }
+
+    /// <summary>Runs <paramref name="action"/> <paramref name="count"/> times and returns each one's thread CPU time in microseconds, sorted.</summary>
+    public static double[] CpuSamples(int count, Action action)
+    {
+        var samples = new double[count];
+        for (var i = 0; i < count; i++)
+        {
+            var started = ThreadCpuMicroseconds();
+            action();
+            samples[i] = ThreadCpuMicroseconds() - started;
+        }
+        Array.Sort(samples);
+        return samples;
+    }
+
+    /// <summary>"wall (CPU cpu)".</summary>
+    public static string WallAndCpu(double wall, double cpu) => $"{Time(wall)} (CPU {Time(cpu)})";
+
     /// <summary>The median of sorted samples.</summary>
     public static double Median(double[] sorted) => sorted[sorted.Length / 2];
 

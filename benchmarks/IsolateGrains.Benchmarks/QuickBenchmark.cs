@@ -40,26 +40,28 @@ public static class QuickBenchmark
         }
 
         // A new sandbox and its first call, against a fresh process running the same lambda.
-        var newSandbox = Measure.Samples(200, () =>
+        void NewSandboxAndFirstCall()
         {
             using var runtime = new IsolatedRuntime(host);
             if (runtime.Invoke(() => x + 1) != 42)
             {
                 throw new InvalidOperationException("wrong answer");
             }
-        });
+        }
+        var newSandbox = Measure.Samples(200, NewSandboxAndFirstCall);
+        var newSandboxCpu = Measure.CpuSamples(100, NewSandboxAndFirstCall);
         var childProcess = Measure.Samples(5, () => RunChild(x));
         var fullBoot = BootWithoutImage(host, 5);
-        rows.Add(["New sandbox + first call (median)", Measure.Time(Measure.Median(newSandbox)), Measure.Time(Measure.Median(childProcess)), "child `dotnet` process running the same lambda", "≤ 1 ms"]);
+        rows.Add(["New sandbox + first call (median)", Measure.WallAndCpu(Measure.Median(newSandbox), Measure.Median(newSandboxCpu)), Measure.Time(Measure.Median(childProcess)), "child `dotnet` process running the same lambda", "≤ 1 ms"]);
         rows.Add(["New sandbox + first call (p90)", Measure.Time(Measure.Percentile(newSandbox, 0.9)), Measure.Time(Measure.Median(fullBoot)), "booting the runtime without the pre-initialized image", ""]);
 
         // A trivial call into a warm sandbox, against calling the lambda directly.
         using (var warm = new IsolatedRuntime(host))
         {
             Func<int> direct = () => x + 1;
-            var invoke = Measure.PerOperation(20_000, () => warm.Invoke(() => x + 1));
+            var invoke = Measure.PerOperationWithCpu(20_000, () => warm.Invoke(() => x + 1));
             var directCall = Measure.PerOperation(10_000_000, () => direct());
-            rows.Add(["`Invoke(() => x + 1)`", Measure.Time(invoke), Measure.Time(directCall), "calling the lambda directly", "≤ 10 µs"]);
+            rows.Add(["`Invoke(() => x + 1)`", Measure.WallAndCpu(invoke.Wall, invoke.Cpu), Measure.Time(directCall), "calling the lambda directly", "≤ 10 µs"]);
         }
 
         // Guest → host callback round trips, timed inside one call so the call's own cost is spread thin.
@@ -70,6 +72,7 @@ public static class QuickBenchmark
             const int Callbacks = 20_000;
             caller.Invoke(() => DotNetIsolatorHost.Invoke<int>("echo", 1));
             var started = Stopwatch.GetTimestamp();
+            var startedCpu = Measure.ThreadCpuMicroseconds();
             caller.Invoke(() =>
             {
                 var sum = 0;
@@ -80,14 +83,15 @@ public static class QuickBenchmark
                 return sum;
             });
             var perCallback = Stopwatch.GetElapsedTime(started).TotalMicroseconds / Callbacks;
+            var perCallbackCpu = (Measure.ThreadCpuMicroseconds() - startedCpu) / Callbacks;
             var directEcho = Measure.PerOperation(10_000_000, () => echo(1));
-            rows.Add(["Guest → host callback round trip", Measure.Time(perCallback), Measure.Time(directEcho), "calling the callback delegate directly", "≤ 5 µs"]);
+            rows.Add(["Guest → host callback round trip", Measure.WallAndCpu(perCallback, perCallbackCpu), Measure.Time(directEcho), "calling the callback delegate directly", "≤ 5 µs"]);
 
             using var twice = caller.CreateObject<Doubler>();
             var doubler = new Doubler();
-            var objectCall = Measure.PerOperation(20_000, () => twice.Invoke<int, int>("Twice", 21));
+            var objectCall = Measure.PerOperationWithCpu(20_000, () => twice.Invoke<int, int>("Twice", 21));
             var directObjectCall = Measure.PerOperation(10_000_000, () => doubler.Twice(21));
-            rows.Add(["`obj.Invoke<int, int>(\"Twice\", 21)`", Measure.Time(objectCall), Measure.Time(directObjectCall), "calling the method directly", ""]);
+            rows.Add(["`obj.Invoke<int, int>(\"Twice\", 21)`", Measure.WallAndCpu(objectCall.Wall, objectCall.Cpu), Measure.Time(directObjectCall), "calling the method directly", ""]);
         }
 
         rows.AddRange(GrainRows.MeasureAsync(() => new IsolatedRuntimeHost(options).WithBinDirectoryAssemblyLoader()).GetAwaiter().GetResult());
