@@ -32,10 +32,7 @@ public static class GrainCallProfile
 
     private static async Task RunAsync(int calls)
     {
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) => silo.AddIsolateGrains(o => o.SnapshotPolicy = IsolateGrains.Hosting.SnapshotPolicy.OnDeactivation));
-        await using var cluster = builder.Build();
-        await cluster.DeployAsync();
+        await using var cluster = await GrainRows.StartSingleSiloAsync();
         var client = cluster.Client;
         var isolate = client.GetGrain<IIsolateGrain>("profile");
         var echo = client.GetGrain<IEchoGrain>("profile");
@@ -65,10 +62,7 @@ public static class GrainCallProfile
     /// <summary>Activates <paramref name="count"/> sandbox grains with one call each (after one that teaches the warm start) and reports time and private memory per grain.</summary>
     private static async Task ActivationsAsync(int count)
     {
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) => silo.AddIsolateGrains(o => o.SnapshotPolicy = IsolateGrains.Hosting.SnapshotPolicy.OnDeactivation));
-        await using var cluster = builder.Build();
-        await cluster.DeployAsync();
+        await using var cluster = await GrainRows.StartSingleSiloAsync();
         var client = cluster.Client;
         var x = 41;
         await client.GetGrain<IIsolateGrain>("teacher").Invoke(() => x + 1);
