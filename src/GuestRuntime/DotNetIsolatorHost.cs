@@ -89,7 +89,7 @@ public static class DotNetIsolatorHost
             var writer = new MessagePackWriter(output);
             writer.WriteArrayHeader(operation is null ? 3 : 4);
             writer.Write((int)kind);
-            writer.Write(name);
+            writer.WriteString(Utf8Name(name));
             writer.WriteArrayHeader(args?.Length ?? 0);
             foreach (var arg in args ?? [])
             {
@@ -109,6 +109,23 @@ public static class DotNetIsolatorHost
                 s_requestInUse = false;
             }
         }
+    }
+
+    private static string? s_lastName;
+    private static byte[] s_lastNameUtf8 = [];
+
+    /// <summary>
+    /// The callback name in UTF-8. Code calls the same callback in a loop with the same string (a literal, so
+    /// the same reference): the last name's bytes are kept instead of encoding it on every call.
+    /// </summary>
+    private static ReadOnlySpan<byte> Utf8Name(string name)
+    {
+        if (!ReferenceEquals(name, s_lastName))
+        {
+            s_lastNameUtf8 = System.Text.Encoding.UTF8.GetBytes(name);
+            s_lastName = name;
+        }
+        return s_lastNameUtf8;
     }
 
     /// <summary>Writes one argument as its run-time type; the common primitives directly (the same bytes their formatters write).</summary>
