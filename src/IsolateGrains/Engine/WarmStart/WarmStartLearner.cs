@@ -19,10 +19,15 @@ internal sealed class WarmStartLearner : IDisposable
     private static readonly TimeSpan s_settle = TimeSpan.FromMilliseconds(20);
 
     /// <summary>
-    /// The least time between two builds: a host that keeps meeting new lambdas (at startup, say) rebuilds
-    /// a few times a second at most, each build adding everything learned meanwhile.
+    /// The least time between the first builds; it doubles with every build up to <see cref="s_maximumInterval"/>.
+    /// A host that keeps meeting new lambdas (at startup, say) rebuilds quickly at first and then ever more
+    /// rarely, each build adding everything learned meanwhile. That bounds the templates alive at once: a
+    /// replaced template's memory stays as long as sandboxes started from it do.
     /// </summary>
     private static readonly TimeSpan s_minimumInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The longest wait between two builds.</summary>
+    private static readonly TimeSpan s_maximumInterval = TimeSpan.FromSeconds(60);
 
     private readonly SandboxImage _image;
     private readonly Func<ReadOnlySpan<byte>, byte[]> _hostRequests;
@@ -34,6 +39,8 @@ internal sealed class WarmStartLearner : IDisposable
     private int _version;
     private long _lastBuild;
     private bool _disposed;
+    private readonly CancellationTokenSource _stop = new();
+    private TaskCompletionSource _soon = NewSignal();
 
     /// <summary>Creates a learner whose templates are instances of <paramref name="image"/>, served by <paramref name="hostRequests"/>.</summary>
     public WarmStartLearner(SandboxImage image, Func<ReadOnlySpan<byte>, byte[]> hostRequests, ILogger logger)
@@ -63,11 +70,15 @@ internal sealed class WarmStartLearner : IDisposable
         }
     }
 
-    /// <summary>Completes when no rebuild is pending or running.</summary>
+    /// <summary>
+    /// Completes when no rebuild is pending or running. A pending rebuild starts without waiting out the
+    /// interval between builds: someone is waiting for it (<see cref="IsolatedRuntimeHost.PrepareAsync"/>).
+    /// </summary>
     public Task WhenIdleAsync()
     {
         lock (_gate)
         {
+            _soon.TrySetResult();
             return _worker ?? Task.CompletedTask;
         }
     }
@@ -81,8 +92,10 @@ internal sealed class WarmStartLearner : IDisposable
             _disposed = true;
             worker = _worker;
         }
+        _stop.Cancel();
         // A build in progress uses the image's engine, which the host releases next.
         worker?.Wait();
+        _stop.Dispose();
         Interlocked.Exchange(ref _current, null)?.Dispose();
     }
 
@@ -90,8 +103,20 @@ internal sealed class WarmStartLearner : IDisposable
     {
         while (true)
         {
+            var interval = TimeSpan.FromTicks(Math.Min(s_maximumInterval.Ticks, s_minimumInterval.Ticks << Math.Min(Builds, 16)));
             var sinceLast = Stopwatch.GetElapsedTime(_lastBuild);
-            await Task.Delay(_lastBuild == 0 || sinceLast >= s_minimumInterval - s_settle ? s_settle : s_minimumInterval - sinceLast).ConfigureAwait(false);
+            var wait = _lastBuild == 0 || sinceLast >= interval - s_settle ? s_settle : interval - sinceLast;
+            Task soon;
+            lock (_gate)
+            {
+                soon = _soon.Task;
+            }
+            // Waits out the interval, unless someone waits for the build or the host goes away.
+            await Task.WhenAny(Task.Delay(wait, _stop.Token), soon).ConfigureAwait(false);
+            if (soon.IsCompleted)
+            {
+                await Task.Delay(s_settle, _stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
             int version;
             MethodToPrepare[] methods;
             lock (_gate)
@@ -103,6 +128,10 @@ internal sealed class WarmStartLearner : IDisposable
                 }
                 version = _version;
                 methods = [.. _learned.Values];
+                if (_soon.Task.IsCompleted)
+                {
+                    _soon = NewSignal();
+                }
             }
             Build(methods);
             lock (_gate)
@@ -115,6 +144,8 @@ internal sealed class WarmStartLearner : IDisposable
             }
         }
     }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private void Build(MethodToPrepare[] methods)
     {
