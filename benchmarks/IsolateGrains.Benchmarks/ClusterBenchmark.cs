@@ -254,63 +254,20 @@ internal sealed class LoopbackCluster : IAsyncDisposable
     /// <summary>Starts redis-server on a free loopback port, persisting nothing, and waits until it answers PING.</summary>
     public async Task StartRedisAsync()
     {
-        var redisServer = FindOnPath("redis-server") ?? throw new InvalidOperationException(
-            "redis-server was not found on PATH. The cluster mode runs a real Redis on loopback; install it with: apt-get install -y redis-server");
-        _redisPort = LocalPorts.Take(1)[0];
-        _redis = Track(ChildProcess.Start("redis", redisServer,
-            ["--bind", "127.0.0.1", "--port", _redisPort.ToString(CultureInfo.InvariantCulture), "--save", "", "--appendonly", "no"],
-            Path.GetTempPath()));
-        var started = Stopwatch.GetTimestamp();
-        while (true)
-        {
-            if (_redis.HasExited)
-            {
-                throw new InvalidOperationException($"redis-server exited ({_redis.ExitCode}):{Environment.NewLine}{_redis.Tail()}");
-            }
-            try
-            {
-                using var tcp = new TcpClient();
-                await tcp.ConnectAsync("127.0.0.1", _redisPort);
-                var stream = tcp.GetStream();
-                await stream.WriteAsync("PING\r\n"u8.ToArray());
-                var buffer = new byte[16];
-                var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(2));
-                if (Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG", StringComparison.Ordinal))
-                {
-                    Note($"redis-server ready on 127.0.0.1:{_redisPort} (pid {_redis.Id})");
-                    return;
-                }
-            }
-            catch (Exception e) when (e is SocketException or IOException or TimeoutException)
-            {
-                // Not listening yet.
-            }
-            if (Stopwatch.GetElapsedTime(started) > TimeSpan.FromSeconds(20))
-            {
-                throw new TimeoutException($"redis-server did not answer PING on port {_redisPort}:{Environment.NewLine}{_redis.Tail()}");
-            }
-            await Task.Delay(100);
-        }
+        (_redis, _redisPort) = await LoopbackServices.StartRedisAsync("The cluster mode runs");
+        Track(_redis);
+        Note($"redis-server ready on 127.0.0.1:{_redisPort} (pid {_redis.Id})");
     }
 
     /// <summary>Builds the sandbox runtime image into the shared module cache once, before any silo starts.</summary>
-    public async Task WarmModuleCacheAsync()
-    {
-        // Disposing kills it by its id if it is still running (a timeout).
-        using var warm = ChildProcess.Start("warm-cache", DotnetHost(), [Path.Combine(BinDirectory, "IsolateGrains.Silo.dll"), "--warm-cache"], BinDirectory);
-        if (!await warm.WaitForExitAsync(TimeSpan.FromMinutes(3)) || warm.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"'IsolateGrains.Silo --warm-cache' failed:{Environment.NewLine}{warm.Tail()}");
-        }
-        Note(warm.Tail(1));
-    }
+    public async Task WarmModuleCacheAsync() => Note(await LoopbackServices.WarmModuleCacheAsync(BinDirectory));
 
     /// <summary>Starts a silo process on free ports.</summary>
     public SiloProcess StartSilo()
     {
         var ports = LocalPorts.Take(2);
         var name = $"silo-{++_siloNumber}";
-        var process = Track(ChildProcess.Start(name, DotnetHost(), [Path.Combine(BinDirectory, "IsolateGrains.Silo.dll")], BinDirectory, SiloEnvironment(ports[0], ports[1])));
+        var process = Track(LoopbackServices.StartSilo(name, BinDirectory, SiloEnvironment(ports[0], ports[1])));
         var silo = new SiloProcess(process, ports[0], ports[1]);
         _silos.Add(silo);
         Note($"started {name} (pid {process.Id}, silo port {silo.SiloPort}, gateway port {silo.GatewayPort})");
@@ -493,17 +450,4 @@ internal sealed class LoopbackCluster : IAsyncDisposable
         _log.AppendLine(CultureInfo.InvariantCulture, $"[{_clock.Elapsed.TotalSeconds,6:0.0} s] {what}");
         Console.Error.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:0.0} s] {what}");
     }
-
-    /// <summary>The dotnet executable (DOTNET_HOST_PATH, then DOTNET_ROOT, then this process if it is dotnet, then PATH).</summary>
-    private static string DotnetHost() =>
-        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host
-        : Environment.GetEnvironmentVariable("DOTNET_ROOT") is { Length: > 0 } root && File.Exists(Path.Combine(root, "dotnet")) ? Path.Combine(root, "dotnet")
-        : Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet" ? self
-        : FindOnPath("dotnet") ?? "dotnet";
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "")
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(directory => Path.Combine(directory, name))
-            .FirstOrDefault(File.Exists);
 }

@@ -60,9 +60,13 @@ public sealed class SiloClusterFixture : IAsyncLifetime
     {
         try
         {
-            StartRedis();
-            await WaitForRedisAsync();
-            await WarmModuleCacheAsync();
+            int redisPort;
+            (_redis, redisPort) = await LoopbackServices.StartRedisAsync("These tests run");
+            RedisPort = redisPort;
+            Track(_redis);
+            Note($"redis-server ready on 127.0.0.1:{RedisPort} (pid {_redis.Id})");
+            // Otherwise the three silos would each build the runtime image at the same time (~10 s of CPU each).
+            Note(await LoopbackServices.WarmModuleCacheAsync(BinDirectory));
             await EnsureSilosAsync();
         }
         catch
@@ -161,72 +165,11 @@ public sealed class SiloClusterFixture : IAsyncLifetime
         _redis = null;
     }
 
-    private void StartRedis()
-    {
-        var redisServer = FindOnPath("redis-server") ?? throw new InvalidOperationException(
-            "redis-server was not found on PATH. These tests run a real Redis on loopback; install it with: apt-get install -y redis-server");
-        RedisPort = LocalPorts.Take(1)[0];
-        // Loopback only, nothing written to disk: the cluster's membership and grain state live for one run.
-        _redis = Track(ChildProcess.Start("redis", redisServer,
-            ["--bind", "127.0.0.1", "--port", RedisPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--save", "", "--appendonly", "no"],
-            Path.GetTempPath()));
-    }
-
-    private async Task WaitForRedisAsync()
-    {
-        var started = Stopwatch.GetTimestamp();
-        while (true)
-        {
-            if (_redis!.HasExited)
-            {
-                throw new InvalidOperationException($"redis-server exited ({_redis.ExitCode}):{Environment.NewLine}{_redis.Tail()}");
-            }
-            try
-            {
-                using var tcp = new TcpClient();
-                await tcp.ConnectAsync("127.0.0.1", RedisPort);
-                var stream = tcp.GetStream();
-                await stream.WriteAsync("PING\r\n"u8.ToArray());
-                var buffer = new byte[16];
-                var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(2));
-                if (Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG", StringComparison.Ordinal))
-                {
-                    Note($"redis-server ready on 127.0.0.1:{RedisPort} (pid {_redis.Id})");
-                    return;
-                }
-            }
-            catch (Exception e) when (e is SocketException or IOException or TimeoutException)
-            {
-                // Not listening yet.
-            }
-            if (Stopwatch.GetElapsedTime(started) > TimeSpan.FromSeconds(20))
-            {
-                throw new TimeoutException($"redis-server did not answer PING on port {RedisPort}:{Environment.NewLine}{_redis.Tail()}");
-            }
-            await Task.Delay(100);
-        }
-    }
-
-    /// <summary>
-    /// Builds the sandbox runtime image into the shared module cache once, before any silo starts: otherwise the
-    /// three silos would each build it at the same time (about 10 s of CPU each on a cold machine).
-    /// </summary>
-    private async Task WarmModuleCacheAsync()
-    {
-        // Disposing kills it by its id if it is still running (a timeout).
-        using var warm = ChildProcess.Start("warm-cache", DotnetHost(), [Path.Combine(BinDirectory, "IsolateGrains.Silo.dll"), "--warm-cache"], BinDirectory);
-        if (!await warm.WaitForExitAsync(TimeSpan.FromMinutes(3)) || warm.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"'IsolateGrains.Silo --warm-cache' failed:{Environment.NewLine}{warm.Tail()}");
-        }
-        Note(warm.Tail(1));
-    }
-
     private Silo StartSilo()
     {
         var ports = LocalPorts.Take(2);
         var name = $"silo-{++_siloNumber}";
-        var process = Track(ChildProcess.Start(name, DotnetHost(), [Path.Combine(BinDirectory, "IsolateGrains.Silo.dll")], BinDirectory, SiloEnvironment(ports[0], ports[1])));
+        var process = Track(LoopbackServices.StartSilo(name, BinDirectory, SiloEnvironment(ports[0], ports[1])));
         var silo = new Silo(process, ports[0], ports[1]);
         _silos.Add(silo);
         Note($"started {name} (pid {process.Id}, silo port {silo.SiloPort}, gateway port {silo.GatewayPort})");
@@ -329,16 +272,6 @@ public sealed class SiloClusterFixture : IAsyncLifetime
     }
 
     /// <summary>The dotnet executable that runs these tests (the SDK sets DOTNET_HOST_PATH), else the one on PATH.</summary>
-    private static string DotnetHost() =>
-        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host
-        : Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet" ? self
-        : FindOnPath("dotnet") ?? "dotnet";
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "")
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(directory => Path.Combine(directory, name))
-            .FirstOrDefault(File.Exists);
 }
 
 /// <summary>A silo process and its ports.</summary>

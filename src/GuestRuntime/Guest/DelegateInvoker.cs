@@ -63,16 +63,12 @@ internal static class DelegateInvoker
 
     private static MethodRunner? Resolve(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
     {
-        if (reader.ReadArrayHeader() != 4)
+        if (MethodDescriptor.Read(ref reader) is not { } descriptor)
         {
             Replies.WriteBadRequest(output, "The method descriptor was malformed.");
             return null;
         }
-        var assemblyName = reader.ReadString() ?? "";
-        var typeName = reader.ReadString() ?? "";
-        var token = reader.ReadInt32();
-        var moduleVersionId = reader.ReadString() ?? "";
-        var runner = TryResolve(assemblyName, typeName, token, moduleVersionId, out var problem);
+        var runner = TryResolve(descriptor, out var problem);
         if (runner is null)
         {
             if (problem is FileNotFoundException)
@@ -92,14 +88,14 @@ internal static class DelegateInvoker
     /// under <paramref name="key"/>, as a first call would. Used to warm a template sandbox.
     /// </summary>
     /// <returns>The runner, or null (with the reason in <paramref name="problem"/>).</returns>
-    internal static MethodRunner? Prepare(ulong key, string assemblyName, string typeName, int token, string moduleVersionId, out Exception? problem)
+    internal static MethodRunner? Prepare(ulong key, MethodDescriptor descriptor, out Exception? problem)
     {
         if (s_runners.TryGetValue(key, out var known))
         {
             problem = null;
             return known;
         }
-        var runner = TryResolve(assemblyName, typeName, token, moduleVersionId, out problem);
+        var runner = TryResolve(descriptor, out problem);
         if (runner is not null)
         {
             s_runners[key] = runner;
@@ -111,9 +107,10 @@ internal static class DelegateInvoker
     /// Finds the parameterless method a descriptor names and builds its runner. A missing assembly is a
     /// <see cref="FileNotFoundException"/> naming it; any other mismatch an <see cref="InvalidOperationException"/>.
     /// </summary>
-    private static MethodRunner? TryResolve(string assemblyName, string typeName, int token, string moduleVersionId, out Exception? problem)
+    private static MethodRunner? TryResolve(MethodDescriptor descriptor, out Exception? problem)
     {
         problem = null;
+        var (assemblyName, typeName, token, moduleVersionId) = (descriptor.AssemblyName, descriptor.TypeName, descriptor.MetadataToken, descriptor.ModuleVersionId);
         Assembly assembly;
         try
         {

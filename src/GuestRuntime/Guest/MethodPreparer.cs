@@ -25,15 +25,11 @@ internal static class MethodPreparer
                 return;
             }
             var key = reader.ReadUInt64();
-            if (reader.ReadArrayHeader() != 4)
+            if (MethodDescriptor.Read(ref reader) is not { } descriptor)
             {
                 Replies.WriteBadRequest(output, "A method descriptor to prepare was malformed.");
                 return;
             }
-            var assemblyName = reader.ReadString() ?? "";
-            var typeName = reader.ReadString() ?? "";
-            var token = reader.ReadInt32();
-            var moduleVersionId = reader.ReadString() ?? "";
             var fieldCount = reader.ReadArrayHeader();
             var capturedFields = new string[fieldCount];
             for (var f = 0; f < fieldCount; f++)
@@ -42,7 +38,7 @@ internal static class MethodPreparer
             }
             try
             {
-                if (DelegateInvoker.Prepare(key, assemblyName, typeName, token, moduleVersionId, out _) is not { } runner)
+                if (DelegateInvoker.Prepare(key, descriptor, out _) is not { } runner)
                 {
                     continue;
                 }

@@ -27,7 +27,7 @@ internal static partial class GuestRequests
         {
             writer.WriteArrayHeader(3);
             writer.Write(method.Descriptor.Key);
-            WriteDescriptor(ref writer, method.Descriptor);
+            method.Descriptor.Write(ref writer);
             writer.WriteArrayHeader(method.CapturedFields.Count);
             foreach (var field in method.CapturedFields)
             {
@@ -74,12 +74,7 @@ internal static partial class GuestRequests
                 return null;
             }
             var key = reader.ReadUInt64();
-            if (knownKeys.Contains(key) || reader.TryReadNil() || reader.ReadArrayHeader() != 4)
-            {
-                return null;
-            }
-            var descriptor = new MethodDescriptor(reader.ReadString() ?? "", reader.ReadString() ?? "", reader.ReadInt32(), reader.ReadString() ?? "");
-            if (descriptor.Key != key)
+            if (knownKeys.Contains(key) || reader.TryReadNil() || MethodDescriptor.Read(ref reader) is not { } descriptor || descriptor.Key != key)
             {
                 // Not the method the request names: ignore it.
                 return null;
@@ -128,15 +123,6 @@ internal static partial class GuestRequests
         {
             return false;
         }
-    }
-
-    private static void WriteDescriptor(ref MessagePackWriter writer, MethodDescriptor descriptor)
-    {
-        writer.WriteArrayHeader(4);
-        writer.Write(descriptor.AssemblyName);
-        writer.Write(descriptor.TypeName);
-        writer.Write(descriptor.MetadataToken);
-        writer.Write(descriptor.ModuleVersionId);
     }
 }
 

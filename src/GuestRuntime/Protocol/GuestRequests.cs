@@ -57,11 +57,7 @@ internal static partial class GuestRequests
         var sendDescriptor = !keysKnownToSandbox.Contains(plan.Descriptor.Key);
         if (sendDescriptor)
         {
-            writer.WriteArrayHeader(4);
-            writer.Write(plan.Descriptor.AssemblyName);
-            writer.Write(plan.Descriptor.TypeName);
-            writer.Write(plan.Descriptor.MetadataToken);
-            writer.Write(plan.Descriptor.ModuleVersionId);
+            plan.Descriptor.Write(ref writer);
         }
         else
         {

@@ -123,7 +123,8 @@ internal sealed class CallbackRegistry(ILogger logger)
         return $"The call to host callback '{name}' failed on the host (details are in the host's log).";
     }
 
-    private static byte[] Success(byte[] value)
+    /// <summary>The reply handing the guest a callback's serialized result.</summary>
+    public static byte[] Success(byte[] value)
     {
         var output = new ArrayBufferWriter<byte>();
         var writer = new MessagePackWriter(output);

@@ -41,10 +41,11 @@ internal static class PageMap
     /// <param name="pageSize">The size of the pages to report (a power of two).</param>
     public static List<int>? FindWrittenPages(nint address, long length, int pageSize)
     {
-        if (FindSystemPages(address, length, IsWritten) is not { } written)
+        if (FindPresentPages(address, length) is not { } present)
         {
             return null;
         }
+        var written = present.Written;
         var pages = new List<int>(written.Count);
         foreach (var systemPage in written)
         {
@@ -62,13 +63,10 @@ internal static class PageMap
     }
 
     /// <summary>
-    /// Finds the system pages in <c>[address, address + length)</c> that are present but still the mapped
-    /// file's (read, never written). Null when the page map cannot be read.
+    /// Sorts the present system pages in <c>[address, address + length)</c> in one read of the page map: those
+    /// written (private) and those only read (still the mapped file's). Null when the page map cannot be read.
     /// </summary>
-    public static List<int>? FindReadOnlyPages(nint address, long length) => FindSystemPages(address, length, IsMappedFromImage);
-
-    /// <summary>The system pages in <c>[address, address + length)</c> whose entries satisfy <paramref name="test"/>, ascending; null when the page map cannot be read.</summary>
-    private static List<int>? FindSystemPages(nint address, long length, Func<ulong, bool> test)
+    public static (List<int> Written, List<int> ReadOnly)? FindPresentPages(nint address, long length)
     {
         var systemPages = length / SystemPageSize;
         var entries = Read(address, systemPages);
@@ -78,15 +76,20 @@ internal static class PageMap
         }
         try
         {
-            var pages = new List<int>();
+            var (written, readOnly) = (new List<int>(), new List<int>());
             for (var i = 0; i < systemPages; i++)
             {
-                if (test(BinaryPrimitives.ReadUInt64LittleEndian(entries.AsSpan(i * 8, 8))))
+                var entry = BinaryPrimitives.ReadUInt64LittleEndian(entries.AsSpan(i * 8, 8));
+                if (IsWritten(entry))
                 {
-                    pages.Add(i);
+                    written.Add(i);
+                }
+                else if (IsMappedFromImage(entry))
+                {
+                    readOnly.Add(i);
                 }
             }
-            return pages;
+            return (written, readOnly);
         }
         finally
         {

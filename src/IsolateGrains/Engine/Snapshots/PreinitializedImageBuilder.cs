@@ -124,13 +124,7 @@ internal static class PreinitializedImageBuilder
         {
             return null;
         }
-        var output = new System.Buffers.ArrayBufferWriter<byte>();
-        var writer = new MessagePack.MessagePackWriter(output);
-        writer.WriteArrayHeader(2);
-        writer.Write(true);
-        writer.Write(reader.ReadInt32() + 1);
-        writer.Flush();
-        return output.WrittenSpan.ToArray();
+        return Callbacks.CallbackRegistry.Success(MessagePack.MessagePackSerializer.Serialize(reader.ReadInt32() + 1));
     }
 
     private static void Expect(Sandbox sandbox, Func<int> probe, int expected, bool resendDescriptor = false)

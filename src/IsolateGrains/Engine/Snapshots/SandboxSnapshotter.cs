@@ -33,12 +33,7 @@ internal static unsafe class SandboxSnapshotter
             throw new IsolatedException($"The sandbox's memory ({length:N0} bytes) cannot be described against its image ({baseline.Length:N0} bytes).");
         }
 
-        var written = usePageMap && baseline.PageMapWorks ? PageMap.FindWrittenPages((nint)pointer, length, pageSize) : null;
-        var candidates = written is null
-            ? Enumerable.Range(0, (int)(length / pageSize))
-            // A sandbox started from a warm-start template differs from the image where the template did,
-            // also on pages it never wrote itself (those are mapped from the template's file).
-            : sandbox.Template is { } template ? MergeAscending(written, template.PagesAt(pageSize)) : written;
+        var candidates = PagesThatMayDiffer(sandbox, pointer, length, pageSize, usePageMap);
         // First find the pages and chunks that differ (reading only), then store exactly those chunks: a
         // buffer sized by the candidates would be far too large without a page map.
         var chunkSize = pageSize / SandboxSnapshot.ChunksPerPage;
@@ -98,8 +93,22 @@ internal static unsafe class SandboxSnapshotter
         return new SandboxSnapshot(SnapshotIdentity.Of(image), length, pageSize, [.. changed], [.. masks], rawMasks, data.AsMemory(0, dataLength), globals, hostState, rented: data);
     }
 
+    /// <summary>
+    /// The pages (of <paramref name="pageSize"/>) of the sandbox's memory at <paramref name="pointer"/> that may
+    /// differ from its image, ascending: those the page map shows written, or every page without a page map.
+    /// </summary>
+    internal static IEnumerable<int> PagesThatMayDiffer(Sandbox sandbox, byte* pointer, long length, int pageSize, bool usePageMap = true)
+    {
+        var written = usePageMap && sandbox.Image.Baseline.PageMapWorks ? PageMap.FindWrittenPages((nint)pointer, length, pageSize) : null;
+        return written is null
+            ? Enumerable.Range(0, (int)(length / pageSize))
+            // A sandbox started from a warm-start template differs from the image where the template did,
+            // also on pages it never wrote itself (those are mapped from the template's file).
+            : sandbox.Template is { } template ? MergeAscending(written, template.PagesAt(pageSize)) : written;
+    }
+
     /// <summary>The union of two ascending sequences, ascending, without duplicates.</summary>
-    internal static IEnumerable<int> MergeAscending(IEnumerable<int> left, IEnumerable<int> right)
+    private static IEnumerable<int> MergeAscending(IEnumerable<int> left, IEnumerable<int> right)
     {
         using var l = left.GetEnumerator();
         using var r = right.GetEnumerator();

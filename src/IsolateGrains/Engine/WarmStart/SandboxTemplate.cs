@@ -19,8 +19,7 @@ internal sealed unsafe class SandboxTemplate : IDisposable
     private readonly TemplateMemoryFile? _file;
     private readonly byte[]? _pages;
     private readonly (int First, int Count)[] _runs;
-    private int[]? _hotPages;
-    private int[]? _readPages;
+    private FirstCallPages? _firstCallPages;
     private bool _disposed;
 
     private SandboxTemplate(SandboxImage image, long memoryBytes, int pageSize, int[] pageIndices, (int, int)[] runs,
@@ -72,14 +71,9 @@ internal sealed unsafe class SandboxTemplate : IDisposable
         var length = memory.GetLength();
         var pointer = (byte*)memory.GetPointer();
         var pageSize = PageMap.SystemPageSize;
-        var written = baseline.PageMapWorks ? PageMap.FindWrittenPages((nint)pointer, length, pageSize) : null;
-        var candidates = written is null
-            ? Enumerable.Range(0, (int)(length / pageSize))
-            // Built on an earlier template: its pages differ from the image even where this sandbox did not write.
-            : sandbox.Template is { } previous ? SandboxSnapshotter.MergeAscending(written, previous.PagesAt(pageSize)) : written;
-
         var changed = new List<int>();
-        foreach (var page in candidates)
+        // Built on an earlier template, the sandbox also differs from the image where that template did.
+        foreach (var page in SandboxSnapshotter.PagesThatMayDiffer(sandbox, pointer, length, pageSize))
         {
             var offset = (long)page * pageSize;
             var current = new ReadOnlySpan<byte>(pointer + offset, pageSize);
@@ -158,10 +152,10 @@ internal sealed unsafe class SandboxTemplate : IDisposable
             {
                 // The pages a first call writes, made private in one system call per run instead of one
                 // fault each (faults are what a first call spends most of its time on).
-                if (Volatile.Read(ref _hotPages) is { } hot)
+                if (Volatile.Read(ref _firstCallPages) is { } pages)
                 {
-                    PagePrefaulter.PopulateForWriting(pointer, hot, PageSize);
-                    PagePrefaulter.PopulateForReading(pointer, Volatile.Read(ref _readPages), PageSize);
+                    PagePrefaulter.PopulateForWriting(pointer, pages.Written, PageSize);
+                    PagePrefaulter.PopulateForReading(pointer, pages.Read, PageSize);
                 }
             }
             else
@@ -196,18 +190,16 @@ internal sealed unsafe class SandboxTemplate : IDisposable
     /// </summary>
     public void ObserveFirstCall(Sandbox sandbox)
     {
-        if (Volatile.Read(ref _hotPages) is not null || !sandbox.Image.Baseline.PageMapWorks)
+        if (Volatile.Read(ref _firstCallPages) is not null || !sandbox.Image.Baseline.PageMapWorks)
         {
             return;
         }
         var memory = sandbox.Exports.Memory;
-        var written = PageMap.FindWrittenPages(memory.GetPointer(), Math.Min(memory.GetLength(), MemoryBytes), PageSize);
-        var read = PageMap.FindReadOnlyPages(memory.GetPointer(), Math.Min(memory.GetLength(), MemoryBytes));
         // A first call that wrote a great deal (a large allocation, say) is no guide to the next one.
-        if (written is not null && read is not null && written.Count <= MaxHotPages)
+        if (PageMap.FindPresentPages(memory.GetPointer(), Math.Min(memory.GetLength(), MemoryBytes)) is { } present
+            && present.Written.Count <= MaxHotPages)
         {
-            Volatile.Write(ref _readPages, [.. read]);
-            Interlocked.CompareExchange(ref _hotPages, [.. written], null);
+            Interlocked.CompareExchange(ref _firstCallPages, new FirstCallPages([.. present.Written], [.. present.ReadOnly]), null);
         }
     }
 
@@ -277,4 +269,7 @@ internal sealed unsafe class SandboxTemplate : IDisposable
         }
         return [.. runs];
     }
+
+    /// <summary>The system pages a first call wrote and only read, learned once per template.</summary>
+    private sealed record FirstCallPages(int[] Written, int[] Read);
 }
