@@ -10,6 +10,11 @@ if (args is ["--child", var value])
     Console.WriteLine($"{lambda()} {Measure.PrivateResidentBytesOf(File.ReadAllText("/proc/self/smaps_rollup"))}");
     return 0;
 }
+if (args is ["--guest-costs"])
+{
+    // dotnet run -c Release --project benchmarks/IsolateGrains.Benchmarks -- --guest-costs
+    return GuestCosts.Run();
+}
 if (args is ["--diag"])
 {
     return SandboxDiagnostics.Run();

@@ -40,7 +40,7 @@ internal static class Arguments
                 continue;
             }
             var type = GuestTypes.ReadQualifiedType(ref reader);
-            values[i] = MessagePackSerializer.Deserialize(type, ref reader, IsolatedSerializer.Options);
+            values[i] = TypeCodec.For(type).Deserialize(ref reader);
             types[i] = values[i]?.GetType() ?? type;
         }
         return (values, types);

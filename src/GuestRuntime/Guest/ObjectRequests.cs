@@ -41,7 +41,7 @@ internal static class ObjectRequests
         object? value;
         try
         {
-            value = MessagePackSerializer.Deserialize(type, ref reader, IsolatedSerializer.Options);
+            value = TypeCodec.For(type).Deserialize(ref reader);
         }
         catch (MessagePackSerializationException e) when (e.InnerException is { } inner)
         {
@@ -138,7 +138,7 @@ internal static class ObjectRequests
         var value = GuestObjects.Get(reader.ReadInt32());
         var writer = new MessagePackWriter(output);
         Replies.BeginSuccess(ref writer);
-        MessagePackSerializer.Serialize(value.GetType(), ref writer, value, IsolatedSerializer.Options);
+        TypeCodec.For(value.GetType()).Serialize(ref writer, value);
         writer.Flush();
     }
 

@@ -72,7 +72,7 @@ internal static class ResultWriter
         }
         else
         {
-            MessagePackSerializer.Serialize(declaredType, ref writer, result, IsolatedSerializer.Options);
+            TypeCodec.For(declaredType).Serialize(ref writer, result);
         }
         writer.Flush();
     }

@@ -38,7 +38,7 @@ internal static class ClosureSerializer
         var plan = ReaderFor(type);
         if (!plan.IsClosure)
         {
-            return MessagePackSerializer.Deserialize(type, ref reader, IsolatedSerializer.Options)
+            return TypeCodec.For(type).Deserialize(ref reader)
                 ?? throw new MessagePackSerializationException($"The target of type {type.FullName} was null.");
         }
         return ReadClosure(ref reader, plan);
@@ -62,17 +62,26 @@ internal static class ClosureSerializer
             PrepareFormatter(type);
             return;
         }
-        if (type.TypeInitializer is null)
-        {
-            // Lays the type out (loading what its fields need) as the first call would, without running any
-            // code of the type: it has no static constructor, and an uninitialized object runs no constructor.
-            _ = RuntimeHelpers.GetUninitializedObject(type);
-        }
+        // Lays the type out (loading what its fields need) as the first call would, without running any code of
+        // the type: it has no static constructor, and an uninitialized object runs no constructor.
+        var blank = type.TypeInitializer is null ? RuntimeHelpers.GetUninitializedObject(type) : null;
         foreach (var name in capturedFields)
         {
             if (plan.TryFind(name) is { IsClosure: false } slot)
             {
                 PrepareFormatter(slot.Field.FieldType);
+                try
+                {
+                    var reader = slot.ValueReader;
+                    if (blank is not null)
+                    {
+                        reader.StoreDefault(blank); // compiles the setter; stores the value the field already has
+                    }
+                }
+                catch (Exception e) when (e is MessagePackSerializationException or TypeInitializationException or NotSupportedException or ArgumentException or InvalidOperationException)
+                {
+                    // Left for the first call, which reports it properly.
+                }
             }
         }
     }
@@ -82,7 +91,7 @@ internal static class ClosureSerializer
     {
         try
         {
-            _ = IsolatedSerializer.Options.Resolver.GetFormatterDynamic(type);
+            TypeCodec.For(type).Prepare();
         }
         catch (Exception e) when (e is MessagePackSerializationException or TypeInitializationException or NotSupportedException or ArgumentException)
         {
@@ -129,10 +138,14 @@ internal static class ClosureSerializer
         for (var i = 0; i < count; i++)
         {
             var slot = plan.Find(ref reader, i);
-            var value = slot.IsClosure && reader.NextMessagePackType == MessagePackType.Map
-                ? ReadClosure(ref reader, ReaderFor(slot.Field.FieldType))
-                : MessagePackSerializer.Deserialize(slot.Field.FieldType, ref reader, IsolatedSerializer.Options);
-            slot.Field.SetValue(closure, value);
+            if (slot.IsClosure && reader.NextMessagePackType == MessagePackType.Map)
+            {
+                slot.Field.SetValue(closure, ReadClosure(ref reader, ReaderFor(slot.Field.FieldType)));
+            }
+            else
+            {
+                slot.ValueReader.Read(ref reader, closure);
+            }
         }
         return closure;
     }
@@ -159,6 +172,11 @@ internal static class ClosureSerializer
         /// type) and the runtime would then remember that failure against the whole closure type.
         /// </summary>
         public bool IsClosure => _isClosure ??= ClosureFields.IsClosureType(Field.FieldType);
+
+        private ClosureFieldReader? _valueReader;
+
+        /// <summary>Reads the field's value and stores it (guest side); built on first use.</summary>
+        public ClosureFieldReader ValueReader => _valueReader ??= ClosureFieldReader.For(Field);
     }
 
     /// <summary>How a closure of one run-time type is written for one method (null fields: not a closure, serialized whole).</summary>

@@ -1,0 +1,154 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using MessagePack;
+using MessagePack.Resolvers;
+
+namespace IsolateGrains.Benchmarks;
+
+/// <summary>
+/// <c>--guest-costs</c>: what the pieces of a call's guest-side work cost inside a sandbox, timed by the guest
+/// itself (the interpreter makes some operations far dearer than on the host, which is what this shows).
+/// </summary>
+public static class GuestCosts
+{
+    /// <summary>Runs the mode: each piece is timed in the sandbox and, for comparison, on the host.</summary>
+    public static int Run()
+    {
+        using var host = new IsolatedRuntimeHost(new IsolatedRuntimeHostOptions { Output = o => Console.WriteLine(o.ToString()) }).WithBinDirectoryAssemblyLoader();
+        using var runtime = new IsolatedRuntime(host);
+        runtime.RegisterCallback("echo", (int value) => value + 1);
+        runtime.Invoke(() => Measure(100));
+        var guest = runtime.Invoke(() => Measure(20_000));
+        if (Environment.GetEnvironmentVariable("GUEST_COSTS_CALLBACKS") is { } rounds)
+        {
+            // For a profiler: callbacks only, for a while.
+            runtime.Invoke(() => Callbacks(int.Parse(rounds)));
+        }
+        var local = Measure(200_000);
+        Console.WriteLine("| Piece | In the sandbox | On the host |");
+        Console.WriteLine("|---|---:|---:|");
+        foreach (var (name, value) in guest)
+        {
+            Console.WriteLine($"| {name} | {value:0.000} µs | {local.GetValueOrDefault(name):0.000} µs |");
+        }
+        return 0;
+    }
+
+    /// <summary>A closure-like class with one captured int.</summary>
+    public sealed class Closure
+    {
+        /// <summary>The captured value.</summary>
+        public int x;
+    }
+
+    /// <summary>Calls the host's "echo" callback <paramref name="count"/> times.</summary>
+    public static int Callbacks(int count)
+    {
+        var total = 0;
+        for (var i = 0; i < count; i++)
+        {
+            total += DotNetIsolatorHost.Invoke<int>("echo", i);
+        }
+        return total;
+    }
+
+    /// <summary>Times each piece over <paramref name="iterations"/> runs; microseconds per run.</summary>
+    public static Dictionary<string, double> Measure(int iterations)
+    {
+        var options = MessagePackSerializerOptions.Standard.WithResolver(ContractlessStandardResolverAllowPrivate.Instance).WithSecurity(MessagePackSecurity.UntrustedData);
+        var encodedInt = MessagePackSerializer.Serialize(41, options);
+        var field = typeof(Closure).GetField("x")!;
+        var closure = new Closure();
+        var output = new ArrayBufferWriter<byte>(256);
+        var types = new Dictionary<Type, int> { [typeof(Closure)] = 1 };
+        var concurrent = new System.Collections.Concurrent.ConcurrentDictionary<Type, int>();
+        concurrent[typeof(Closure)] = 1;
+        var keys = new Dictionary<ulong, int> { [0x1234_5678_9abc_def0UL] = 1 };
+        var request = new byte[200];
+        Func<Closure, int> lambda = c => c.x + 1;
+        var results = new Dictionary<string, double>();
+
+        void Time(string name, Action body)
+        {
+            body();
+            var started = Stopwatch.GetTimestamp();
+            for (var i = 0; i < iterations; i++)
+            {
+                body();
+            }
+            results[name] = Stopwatch.GetElapsedTime(started).TotalMicroseconds / iterations;
+        }
+
+        Time("empty loop body", () => { });
+        Time("GetUninitializedObject", () => RuntimeHelpers.GetUninitializedObject(typeof(Closure)));
+        Time("new Closure()", () => _ = new Closure());
+        Time("FieldInfo.SetValue(int)", () => field.SetValue(closure, 41));
+        Time("FieldInfo.GetValue(int)", () => field.GetValue(closure));
+        Time("Deserialize(Type, reader)", () =>
+        {
+            var reader = new MessagePackReader(encodedInt);
+            MessagePackSerializer.Deserialize(typeof(int), ref reader, options);
+        });
+        Time("Deserialize<int>(reader)", () =>
+        {
+            var reader = new MessagePackReader(encodedInt);
+            MessagePackSerializer.Deserialize<int>(ref reader, options);
+        });
+        Time("formatter.Deserialize (cached)", () =>
+        {
+            var reader = new MessagePackReader(encodedInt);
+            options.Resolver.GetFormatterWithVerify<int>().Deserialize(ref reader, options);
+        });
+        Time("Resolver.GetFormatterDynamic(Type)", () => options.Resolver.GetFormatterDynamic(typeof(int)));
+        Time("reader.ReadInt32", () =>
+        {
+            var reader = new MessagePackReader(encodedInt);
+            reader.ReadInt32();
+        });
+        Time("Serialize<int>(writer) + Flush", () =>
+        {
+            output.ResetWrittenCount();
+            var writer = new MessagePackWriter(output);
+            MessagePackSerializer.Serialize(ref writer, 42, options);
+            writer.Flush();
+        });
+        Time("Dictionary<Type,int> lookup", () => types.TryGetValue(typeof(Closure), out _));
+        Time("ConcurrentDictionary<Type,int> lookup", () => concurrent.TryGetValue(typeof(Closure), out _));
+        Time("Dictionary<ulong,int> lookup", () => keys.TryGetValue(0x1234_5678_9abc_def0UL, out _));
+        Time("byte[200].ToArray()", () => request.AsSpan().ToArray());
+        Time("typed delegate call", () => lambda(closure));
+        try
+        {
+            var dynamicSetter = new System.Reflection.Emit.DynamicMethod("set_x", null, [typeof(object), typeof(int)], typeof(Closure).Module, skipVisibility: true);
+            var il = dynamicSetter.GetILGenerator();
+            il.Emit(System.Reflection.Emit.OpCodes.Ldarg_0);
+            il.Emit(System.Reflection.Emit.OpCodes.Castclass, typeof(Closure));
+            il.Emit(System.Reflection.Emit.OpCodes.Ldarg_1);
+            il.Emit(System.Reflection.Emit.OpCodes.Stfld, field);
+            il.Emit(System.Reflection.Emit.OpCodes.Ret);
+            var setter = dynamicSetter.CreateDelegate<Action<object, int>>();
+            Time("DynamicMethod setter", () => setter(closure, 41));
+        }
+        catch (Exception e)
+        {
+            Console.WriteLine("DynamicMethod: " + e.GetType().Name + ": " + e.Message);
+        }
+        try
+        {
+            var offsetMethod = field.GetType().GetMethod("GetFieldOffset", BindingFlags.Instance | BindingFlags.NonPublic);
+            Console.WriteLine("GetFieldOffset: " + (offsetMethod is null ? "none" : offsetMethod.Invoke(field, null)));
+        }
+        catch (Exception e)
+        {
+            Console.WriteLine("GetFieldOffset: " + e.GetType().Name + ": " + e.Message);
+        }
+        if (DotNetIsolatorHost.IsInSandbox)
+        {
+            Time("DotNetIsolatorHost.Invoke<int>(\"echo\", 41)", () => DotNetIsolatorHost.Invoke<int>("echo", 41));
+        }
+        Time("Stopwatch.GetTimestamp", () => Stopwatch.GetTimestamp());
+        return results;
+    }
+}

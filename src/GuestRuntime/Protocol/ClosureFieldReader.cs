@@ -1,0 +1,79 @@
+using System.Reflection;
+using System.Reflection.Emit;
+using System.Runtime.CompilerServices;
+using MessagePack;
+using MessagePack.Formatters;
+
+namespace IsolateGrains.Protocol;
+
+/// <summary>
+/// Reads one closure field's value and stores it into a closure object, typed end to end: the field type's
+/// formatter (no per-call formatter lookup, no boxing) and a setter compiled once for the field. In the guest's
+/// interpreter, <see cref="FieldInfo.SetValue(object, object)"/> costs ~1.7 µs a call where the compiled setter costs
+/// ~0.07 µs; where code cannot be emitted, reflection is the fallback.
+/// </summary>
+internal abstract class ClosureFieldReader
+{
+    /// <summary>Reads the value at the reader's position and stores it into <paramref name="closure"/>'s field.</summary>
+    public abstract void Read(ref MessagePackReader reader, object closure);
+
+    /// <summary>Stores the field type's default value (a closure just created uninitialized already holds it): runs the setter once.</summary>
+    public abstract void StoreDefault(object closure);
+
+    /// <summary>The reader for <paramref name="field"/>, an instance field of a closure class.</summary>
+    public static ClosureFieldReader For(FieldInfo field) =>
+        (ClosureFieldReader)Activator.CreateInstance(typeof(Typed<>).MakeGenericType(field.FieldType), field)!;
+
+    private sealed class Typed<T> : ClosureFieldReader
+    {
+        private readonly Action<object, T> _store;
+        private IMessagePackFormatter<T>? _formatter;
+
+        public Typed(FieldInfo field)
+        {
+            _store = CompileSetter(field) ?? ((target, value) => field.SetValue(target, value));
+        }
+
+        public override void Read(ref MessagePackReader reader, object closure)
+        {
+            T value;
+            try
+            {
+                // Looked up here, not when built: a type without a formatter fails as MessagePackSerializer.Deserialize would.
+                _formatter ??= IsolatedSerializer.Options.Resolver.GetFormatterWithVerify<T>();
+                value = _formatter.Deserialize(ref reader, IsolatedSerializer.Options);
+            }
+            catch (Exception e)
+            {
+                // The same shape of error MessagePackSerializer.Deserialize gives: it names the type.
+                throw new MessagePackSerializationException($"Failed to deserialize {typeof(T).FullName} value.", e);
+            }
+            _store(closure, value);
+        }
+
+        public override void StoreDefault(object closure) => _store(closure, default!);
+
+        private static Action<object, T>? CompileSetter(FieldInfo field)
+        {
+            if (!RuntimeFeature.IsDynamicCodeSupported || field.IsInitOnly || field.DeclaringType is not { IsValueType: false } owner)
+            {
+                return null;
+            }
+            try
+            {
+                var method = new DynamicMethod("set_" + field.Name, typeof(void), [typeof(object), typeof(T)], owner.Module, skipVisibility: true);
+                var il = method.GetILGenerator();
+                il.Emit(OpCodes.Ldarg_0);
+                il.Emit(OpCodes.Castclass, owner);
+                il.Emit(OpCodes.Ldarg_1);
+                il.Emit(OpCodes.Stfld, field);
+                il.Emit(OpCodes.Ret);
+                return method.CreateDelegate<Action<object, T>>();
+            }
+            catch (Exception e) when (e is NotSupportedException or PlatformNotSupportedException or InvalidOperationException or ArgumentException)
+            {
+                return null;
+            }
+        }
+    }
+}

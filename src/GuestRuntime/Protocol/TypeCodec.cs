@@ -1,0 +1,73 @@
+using System.Collections.Concurrent;
+using MessagePack;
+using MessagePack.Formatters;
+
+namespace IsolateGrains.Protocol;
+
+/// <summary>
+/// Reads and writes values of one run-time type, known only as a <see cref="Type"/>, through that type's
+/// formatter. It stands in for MessagePack's non-generic <c>Serialize(Type, …)</c>/<c>Deserialize(Type, …)</c>,
+/// which build a compiled expression per type: in the guest's interpreter, expression trees are themselves
+/// interpreted, so the first use of each type cost milliseconds and every later call several times what
+/// the formatter does. Errors have the same shape as MessagePack's (a wrapper naming the type, with the
+/// cause inside), so callers can tell the type's own exceptions from malformed data as before.
+/// </summary>
+internal abstract class TypeCodec
+{
+    private static readonly ConcurrentDictionary<Type, TypeCodec> s_codecs = new();
+
+    /// <summary>The codec for <paramref name="type"/> (cached).</summary>
+    public static TypeCodec For(Type type) =>
+        s_codecs.TryGetValue(type, out var codec) ? codec : s_codecs.GetOrAdd(type, static t => Create(t));
+
+    /// <summary>Reads a value of the type (boxed).</summary>
+    public abstract object? Deserialize(ref MessagePackReader reader);
+
+    /// <summary>Finds the type's formatter now (it is otherwise found on first use); throws if it has none.</summary>
+    public abstract void Prepare();
+
+    /// <summary>Writes <paramref name="value"/>, which must be of the type (or null).</summary>
+    public abstract void Serialize(ref MessagePackWriter writer, object? value);
+
+    private static TypeCodec Create(Type type)
+    {
+        if (type.IsByRef || type.IsPointer || type.IsByRefLike || type.ContainsGenericParameters || type == typeof(void))
+        {
+            throw new MessagePackSerializationException($"Values of type {type.FullName} cannot be serialized.");
+        }
+        return (TypeCodec)Activator.CreateInstance(typeof(Typed<>).MakeGenericType(type))!;
+    }
+
+    private sealed class Typed<T> : TypeCodec
+    {
+        private IMessagePackFormatter<T>? _formatter;
+
+        private IMessagePackFormatter<T> Formatter => _formatter ??= IsolatedSerializer.Options.Resolver.GetFormatterWithVerify<T>();
+
+        public override void Prepare() => _ = Formatter;
+
+        public override object? Deserialize(ref MessagePackReader reader)
+        {
+            try
+            {
+                return Formatter.Deserialize(ref reader, IsolatedSerializer.Options);
+            }
+            catch (Exception e)
+            {
+                throw new MessagePackSerializationException($"Failed to deserialize {typeof(T).FullName} value.", e);
+            }
+        }
+
+        public override void Serialize(ref MessagePackWriter writer, object? value)
+        {
+            try
+            {
+                Formatter.Serialize(ref writer, (T)value!, IsolatedSerializer.Options);
+            }
+            catch (Exception e)
+            {
+                throw new MessagePackSerializationException($"Failed to serialize {typeof(T).FullName} value.", e);
+            }
+        }
+    }
+}
