@@ -24,8 +24,9 @@ public static class DotNetIsolatorHost
     public static T Invoke<T>(string name, params object?[] args)
     {
         // Read straight from the channel's buffer: the value is deserialized before anything else can use it.
-        var reply = HostConnection.Exchange(Encode(HostRequestKind.InvokeCallback, name, args, operation: null));
-        return MessagePackSerializer.Deserialize<T>(ReplyValue(name, reply), IsolatedSerializer.Options);
+        var reply = Send(HostRequestKind.InvokeCallback, name, args, operation: null);
+        var reader = OpenReply(name, reply);
+        return MessagePackSerializer.Deserialize<T>(ref reader, IsolatedSerializer.Options);
     }
 
     /// <summary>Calls a host callback that takes and returns byte arrays, with no object serialization.</summary>
@@ -51,14 +52,14 @@ public static class DotNetIsolatorHost
 
     private static byte[] Call(string name, object?[] args)
     {
-        var reply = HostConnection.Exchange(Encode(HostRequestKind.InvokeCallback, name, args, operation: null));
+        var reply = Send(HostRequestKind.InvokeCallback, name, args, operation: null);
         return ReadReply(name, reply);
     }
 
     private static Task<byte[]> CallAsync(string name, object?[] args)
     {
         var (operation, completion) = PendingOperations.AwaitHost();
-        var reply = HostConnection.Exchange(Encode(HostRequestKind.InvokeCallbackAsync, name, args, operation));
+        var reply = Send(HostRequestKind.InvokeCallbackAsync, name, args, operation);
         try
         {
             ReadReply(name, reply);
@@ -71,44 +72,49 @@ public static class DotNetIsolatorHost
         return completion;
     }
 
-    // One request is encoded at a time (the guest is single-threaded and Exchange copies it out), so the
-    // buffer is reused; an argument whose serialization calls the host again gets a buffer of its own.
-    private static readonly ArrayBufferWriter<byte> s_request = new(256);
-    private static bool s_requestInUse;
-
-    private static ReadOnlySpan<byte> Encode(HostRequestKind kind, string name, object?[] args, int? operation)
+    /// <summary>
+    /// Sends a callback request and returns the host's reply (valid until the next exchange). The request is
+    /// written straight into the channel's buffer; one whose arguments' serialization calls the host again is
+    /// written apart, so that the inner call does not overwrite it.
+    /// </summary>
+    private static ReadOnlyMemory<byte> Send(HostRequestKind kind, string name, object?[] args, int? operation)
     {
         ArgumentNullException.ThrowIfNull(name);
         EnsureInSandbox();
-        var shared = !s_requestInUse;
-        var output = shared ? s_request : new ArrayBufferWriter<byte>();
-        s_requestInUse = true;
-        try
+        if (HostConnection.BeginRequest() is { } channel)
         {
-            output.ResetWrittenCount();
-            var writer = new MessagePackWriter(output);
-            writer.WriteArrayHeader(operation is null ? 3 : 4);
-            writer.Write((int)kind);
-            writer.WriteString(Utf8Name(name));
-            writer.WriteArrayHeader(args?.Length ?? 0);
-            foreach (var arg in args ?? [])
+            try
             {
-                WriteArgument(ref writer, arg);
+                Write(channel, kind, name, args, operation);
             }
-            if (operation is { } id)
+            catch
             {
-                writer.Write(id);
+                HostConnection.AbandonWrittenRequest();
+                throw;
             }
-            writer.Flush();
-            return output.WrittenSpan;
+            return HostConnection.SendWrittenRequest();
         }
-        finally
+        var apart = new ArrayBufferWriter<byte>();
+        Write(apart, kind, name, args, operation);
+        return HostConnection.Exchange(apart.WrittenSpan);
+    }
+
+    private static void Write(IBufferWriter<byte> output, HostRequestKind kind, string name, object?[] args, int? operation)
+    {
+        var writer = new MessagePackWriter(output);
+        writer.WriteArrayHeader(operation is null ? 3 : 4);
+        writer.Write((int)kind);
+        writer.WriteString(Utf8Name(name));
+        writer.WriteArrayHeader(args?.Length ?? 0);
+        foreach (var arg in args ?? [])
         {
-            if (shared)
-            {
-                s_requestInUse = false;
-            }
+            WriteArgument(ref writer, arg);
         }
+        if (operation is { } id)
+        {
+            writer.Write(id);
+        }
+        writer.Flush();
     }
 
     private static string? s_lastName;
@@ -152,7 +158,7 @@ public static class DotNetIsolatorHost
                 writer.Write(value);
                 break;
             default:
-                MessagePackSerializer.Serialize(arg.GetType(), ref writer, arg, IsolatedSerializer.Options);
+                TypeCodec.For(arg.GetType()).Serialize(ref writer, arg);
                 break;
         }
     }
@@ -163,6 +169,22 @@ public static class DotNetIsolatorHost
     /// <summary>Reads <c>[true, value]</c> or <c>[false, message]</c>; returns the value's bytes, within <paramref name="reply"/>.</summary>
     private static ReadOnlyMemory<byte> ReplyValue(string name, ReadOnlyMemory<byte> reply)
     {
+        var reader = OpenReply(name, reply);
+        // The reader may cover only the end of the reply: positions are counted back from the end.
+        var start = reply.Length - (int)(reader.Sequence.Length - reader.Consumed);
+        reader.Skip();
+        return reply[start..(reply.Length - (int)(reader.Sequence.Length - reader.Consumed))];
+    }
+
+    /// <summary>Reads the head of <c>[true, value]</c> (or throws for <c>[false, message]</c>); the reader is left at the value.</summary>
+    private static MessagePackReader OpenReply(string name, ReadOnlyMemory<byte> reply)
+    {
+        var head = reply.Span;
+        if (head.Length > 2 && head[0] == 0x92 && head[1] == MessagePackCode.True)
+        {
+            // [true, value], the common case: no need to decode the head.
+            return new MessagePackReader(reply[2..]);
+        }
         var reader = new MessagePackReader(reply);
         if (reader.ReadArrayHeader() != 2)
         {
@@ -172,9 +194,7 @@ public static class DotNetIsolatorHost
         {
             throw new HostCallbackException(reader.ReadString() ?? $"The call to host callback '{name}' failed.");
         }
-        var start = (int)reader.Consumed;
-        reader.Skip();
-        return reply[start..(int)reader.Consumed];
+        return reader;
     }
 
     private static void EnsureInSandbox()

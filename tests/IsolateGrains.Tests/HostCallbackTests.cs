@@ -47,6 +47,43 @@ public sealed class HostCallbackTests : IDisposable
     }
 
     [Fact]
+    public void AnArgumentWhoseSerializationCallsTheHostDoesNotGarbleTheCallItIsAnArgumentOf()
+    {
+        // Serializing the argument reads Reading.Length, which calls the host while the outer call is being written.
+        _runtime.RegisterCallback("inner", (string text) => text.Length);
+        _runtime.RegisterCallback("outer", (string label, Reading reading) => $"{label}:{reading.Length}");
+
+        var result = _runtime.Invoke(() => DotNetIsolatorHost.Invoke<string>("outer", "seven", new Reading("seven!!")));
+
+        Assert.Equal("seven:7", result);
+    }
+
+    /// <summary>A value whose serialization (its <see cref="Length"/> getter) calls the host inside a sandbox.</summary>
+    public sealed class Reading
+    {
+        /// <summary>For the deserializer.</summary>
+        public Reading()
+        {
+        }
+
+        /// <summary>A reading of <paramref name="text"/>.</summary>
+        public Reading(string text) => Text = text;
+
+        /// <summary>The text.</summary>
+        public string Text { get; set; } = "";
+
+        /// <summary>In a sandbox, the text's length as the host measures it; elsewhere the length that was sent.</summary>
+        public int Length
+        {
+            get => DotNetIsolatorHost.IsInSandbox ? DotNetIsolatorHost.Invoke<int>("inner", Text) : Sent;
+            set => Sent = value;
+        }
+
+        [MessagePack.IgnoreMember] // only Length goes on the wire
+        private int Sent { get; set; }
+    }
+
+    [Fact]
     public void AnUnknownCallbackNameGivesAGuestExceptionNamingIt()
     {
         var message = _runtime.Invoke(() =>

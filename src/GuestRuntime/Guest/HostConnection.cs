@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
@@ -21,29 +22,104 @@ internal static unsafe class HostConnection
     /// </summary>
     public static ReadOnlyMemory<byte> Exchange(ReadOnlySpan<byte> request)
     {
-        s_device ??= File.OpenHandle(HostChannel.Path, FileMode.Open, FileAccess.Read);
+        if (s_writer.Active)
+        {
+            // A request is being written into the channel's buffer (its serialization called the host): this one
+            // goes through a buffer of its own so as not to overwrite it.
+            var own = new byte[request.Length + 4];
+            request.CopyTo(own.AsSpan(4));
+            return ExchangeIn(ref own, request.Length);
+        }
         if (s_buffer.Length < request.Length + 4)
         {
             s_buffer = new byte[request.Length + 4];
         }
-        BinaryPrimitives.WriteInt32LittleEndian(s_buffer, request.Length);
         request.CopyTo(s_buffer.AsSpan(4));
-        var read = Read(s_device, s_buffer);
-        var replyLength = ReadReplyLength(read);
+        return ExchangeIn(ref s_buffer, request.Length);
+    }
+
+    /// <summary>
+    /// Starts a request written straight into the channel's buffer, which saves a copy per call; send it with
+    /// <see cref="SendWrittenRequest"/> (or drop it with <see cref="AbandonWrittenRequest"/>). Null while another
+    /// is being written (a value's serialization calling the host): that call uses <see cref="Exchange"/>.
+    /// </summary>
+    public static IBufferWriter<byte>? BeginRequest()
+    {
+        if (s_writer.Active)
+        {
+            return null;
+        }
+        s_writer.Start();
+        return s_writer;
+    }
+
+    /// <summary>Sends the request written since <see cref="BeginRequest"/> and returns the reply (valid until the next exchange).</summary>
+    public static ReadOnlyMemory<byte> SendWrittenRequest()
+    {
+        var length = s_writer.Written;
+        s_writer.Stop();
+        return ExchangeIn(ref s_buffer, length);
+    }
+
+    /// <summary>Drops the request being written (its serialization failed).</summary>
+    public static void AbandonWrittenRequest() => s_writer.Stop();
+
+    /// <summary>Exchanges the request of <paramref name="requestLength"/> bytes at offset 4 of <paramref name="buffer"/>; the reply comes back in it (or in a larger buffer that replaces it).</summary>
+    private static ReadOnlyMemory<byte> ExchangeIn(ref byte[] buffer, int requestLength)
+    {
+        s_device ??= File.OpenHandle(HostChannel.Path, FileMode.Open, FileAccess.Read);
+        BinaryPrimitives.WriteInt32LittleEndian(buffer, requestLength);
+        var read = Read(s_device, buffer);
+        var replyLength = ReadReplyLength(buffer, read);
         if (read == replyLength + 4)
         {
-            return s_buffer.AsMemory(4, replyLength);
+            return buffer.AsMemory(4, replyLength);
         }
 
         // The reply did not fit: fetch it with a buffer of its size.
-        s_buffer = new byte[replyLength + 4];
-        BinaryPrimitives.WriteInt32LittleEndian(s_buffer, HostChannel.FetchPendingReply);
-        read = Read(s_device, s_buffer);
-        if (ReadReplyLength(read) != replyLength || read != replyLength + 4)
+        buffer = new byte[replyLength + 4];
+        BinaryPrimitives.WriteInt32LittleEndian(buffer, HostChannel.FetchPendingReply);
+        read = Read(s_device, buffer);
+        if (ReadReplyLength(buffer, read) != replyLength || read != replyLength + 4)
         {
             throw new IOException("The host channel returned an incomplete reply.");
         }
-        return s_buffer.AsMemory(4, replyLength);
+        return buffer.AsMemory(4, replyLength);
+    }
+
+    private static readonly ChannelRequestWriter s_writer = new();
+
+    /// <summary>Writes a request into the channel's buffer after its 4-byte length, growing the buffer as needed.</summary>
+    private sealed class ChannelRequestWriter : IBufferWriter<byte>
+    {
+        public bool Active { get; private set; }
+
+        public int Written { get; private set; }
+
+        public void Start()
+        {
+            Active = true;
+            Written = 0;
+        }
+
+        public void Stop() => Active = false;
+
+        public void Advance(int count) => Written += count;
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => s_buffer.AsMemory(Reserve(sizeHint));
+
+        public Span<byte> GetSpan(int sizeHint = 0) => s_buffer.AsSpan(Reserve(sizeHint));
+
+        private int Reserve(int sizeHint)
+        {
+            var start = 4 + Written;
+            var needed = start + Math.Max(sizeHint, 256);
+            if (s_buffer.Length < needed)
+            {
+                Array.Resize(ref s_buffer, Math.Max(needed, s_buffer.Length * 2));
+            }
+            return start;
+        }
     }
 
     /// <summary>
@@ -79,13 +155,13 @@ internal static unsafe class HostConnection
     [DllImport("libSystem.Native", EntryPoint = "SystemNative_PRead")]
     private static extern int SystemNativePRead(nint descriptor, byte* buffer, int count, long offset);
 
-    private static int ReadReplyLength(int read)
+    private static int ReadReplyLength(byte[] buffer, int read)
     {
         if (read < 4)
         {
             throw new IOException($"The host channel failed (read returned {read}).");
         }
-        var length = BinaryPrimitives.ReadInt32LittleEndian(s_buffer);
+        var length = BinaryPrimitives.ReadInt32LittleEndian(buffer);
         if (length < 0)
         {
             throw new IOException("The host channel returned a malformed reply.");
