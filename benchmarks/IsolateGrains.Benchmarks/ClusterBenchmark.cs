@@ -1,13 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Sockets;
-using System.Text;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Orleans.Configuration;
-using Orleans.Hosting;
 using Orleans.Runtime;
-using StackExchange.Redis;
 using IsolateGrains.Testing;
 
 namespace IsolateGrains.Benchmarks;
@@ -31,6 +24,24 @@ public static class ClusterBenchmark
     // activating after this long and measures the sandboxes that are live, so the mode stays within a few minutes.
     private static readonly TimeSpan ActivationBudget = TimeSpan.FromSeconds(150);
 
+    // The cluster (tests/Shared/LoopbackCluster.cs) as this mode needs it: silos whose costs are the rows' and nothing else.
+    private static readonly LoopbackClusterOptions Options = new()
+    {
+        ClusterIdPrefix = "cluster-bench-",
+        Purpose = "The cluster mode runs",
+        SiloEnvironment = new Dictionary<string, string>
+        {
+            // Snapshots on deactivation only: the throughput row measures calls, not snapshot writes.
+            ["IsolateGrains__SnapshotPolicy"] = "OnDeactivation",
+            // The silos' logs are kept only for failure messages; informational lines would cost CPU the rows measure.
+            ["Logging__LogLevel__Default"] = "Warning",
+        },
+        // Killed by id at the end: a graceful stop would first snapshot every live sandbox into Redis, which is about to go.
+        StopSilosGracefully = false,
+        // Progress on stderr, the table alone on stdout.
+        Echo = Console.Error,
+    };
+
     /// <summary>Runs the cluster mode. Options: <c>--sandboxes N</c> (default 5,000: the target, really live in one silo) for the memory row.</summary>
     public static int Run(string[] args) => RunAsync(args).GetAwaiter().GetResult();
 
@@ -46,7 +57,7 @@ public static class ClusterBenchmark
         var total = Stopwatch.StartNew();
         var rows = new List<string[]>();
         var notes = new List<string>();
-        await using (var cluster = new LoopbackCluster())
+        await using (var cluster = new LoopbackCluster(Options))
         {
             await cluster.StartRedisAsync();
             await cluster.WarmModuleCacheAsync();
@@ -54,7 +65,7 @@ public static class ClusterBenchmark
             // 1. Throughput on two silos.
             SiloProcess[] pair = [cluster.StartSilo(), cluster.StartSilo()];
             await cluster.ConnectClientAsync();
-            await cluster.WaitForActiveSilosAsync(pair);
+            await cluster.WaitForActiveSilosAsync();
             var (sandboxed, plain, spread) = await ThroughputAsync(cluster.Client);
             rows.Add([$"Sandboxed grain calls `Invoke(() => x + 1)` (2 silos, {Grains} grains, {Callers} callers)", $"{sandboxed:N0} /s", $"{plain:N0} /s", "plain grain call `GetStatus()` (does not enter the sandbox), same cluster", "≥ 20,000 /s"]);
             notes.Add($"grains per silo: {spread}");
@@ -63,11 +74,14 @@ public static class ClusterBenchmark
             // 2. Memory on one fresh silo in a cluster of its own: the others stopped (killed by id: a graceful stop would
             // first snapshot every sandbox, which this run does not need), so it holds nothing but what this row activates.
             await cluster.DisconnectClientAsync();
-            cluster.KillSilos(pair);
+            foreach (var silo in pair)
+            {
+                cluster.Kill(silo);
+            }
             cluster.NewClusterId();
             var single = cluster.StartSilo();
             await cluster.ConnectClientAsync();
-            await cluster.WaitForActiveSilosAsync([single]);
+            await cluster.WaitForActiveSilosAsync();
             var (idle, perSandbox, live, activation) = await MemoryAsync(cluster.Client, single, sandboxes);
             var capacity = (long)Math.Floor((BudgetBytes - idle) / perSandbox);
             rows.Add([$"Private memory per live sandbox grain after one call ({live:N0}, one silo)", Measure.Bytes(perSandbox), Measure.Bytes(idle), "private memory of the idle silo process", ""]);
@@ -209,245 +223,5 @@ public static class ClusterBenchmark
         await management.ForceGarbageCollection(silos);
         await Task.Delay(TimeSpan.FromSeconds(2));
         return Measure.PrivateResidentBytesOf(await File.ReadAllTextAsync($"/proc/{silo.Process.Id}/smaps_rollup"));
-    }
-}
-
-/// <summary>A silo process and its ports.</summary>
-/// <param name="Process">The process.</param>
-/// <param name="SiloPort">Its silo-to-silo port.</param>
-/// <param name="GatewayPort">Its client gateway port.</param>
-internal sealed record SiloProcess(ChildProcess Process, int SiloPort, int GatewayPort);
-
-/// <summary>
-/// redis-server and silo processes on loopback, and a client in this process; after
-/// tests/IsolateGrains.Cluster.Tests/SiloClusterFixture.cs. Every process is stopped by its id in <see cref="DisposeAsync"/>.
-/// </summary>
-internal sealed class LoopbackCluster : IAsyncDisposable
-{
-    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
-    private readonly List<ChildProcess> _everyProcess = [];
-    private readonly List<SiloProcess> _silos = [];
-    private readonly StringBuilder _log = new();
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private ChildProcess? _redis;
-    private IHost? _clientHost;
-    private int _siloNumber;
-    private int _redisPort;
-
-    /// <summary>Registers a last resort: if this process is stopped (SIGTERM, Ctrl+C) before <see cref="DisposeAsync"/>, its children are killed by id.</summary>
-    public LoopbackCluster()
-    {
-        AppDomain.CurrentDomain.ProcessExit += KillEverything;
-    }
-
-    /// <summary>This run's cluster: unique, so runs never see each other's silos or grains in Redis.</summary>
-    public string ClusterId { get; private set; } = "cluster-bench-" + Guid.NewGuid().ToString("N")[..12];
-
-    /// <summary>The client, connected to the cluster.</summary>
-    public IClusterClient Client => _clientHost?.Services.GetRequiredService<IClusterClient>() ?? throw new InvalidOperationException("The client is not started.");
-
-    /// <summary>What the cluster did and when.</summary>
-    public string Log => _log.ToString();
-
-    private static string BinDirectory => AppContext.BaseDirectory;
-
-    /// <summary>Starts redis-server on a free loopback port, persisting nothing, and waits until it answers PING.</summary>
-    public async Task StartRedisAsync()
-    {
-        (_redis, _redisPort) = await LoopbackServices.StartRedisAsync("The cluster mode runs");
-        Track(_redis);
-        Note($"redis-server ready on 127.0.0.1:{_redisPort} (pid {_redis.Id})");
-    }
-
-    /// <summary>Builds the sandbox runtime image into the shared module cache once, before any silo starts.</summary>
-    public async Task WarmModuleCacheAsync() => Note(await LoopbackServices.WarmModuleCacheAsync(BinDirectory));
-
-    /// <summary>Starts a silo process on free ports.</summary>
-    public SiloProcess StartSilo()
-    {
-        var ports = LocalPorts.Take(2);
-        var name = $"silo-{++_siloNumber}";
-        var process = Track(LoopbackServices.StartSilo(name, BinDirectory, SiloEnvironment(ports[0], ports[1])));
-        var silo = new SiloProcess(process, ports[0], ports[1]);
-        _silos.Add(silo);
-        Note($"started {name} (pid {process.Id}, silo port {silo.SiloPort}, gateway port {silo.GatewayPort})");
-        return silo;
-    }
-
-    /// <summary>Kills silo processes by their ids (SIGKILL).</summary>
-    public void KillSilos(IEnumerable<SiloProcess> silos)
-    {
-        foreach (var silo in silos)
-        {
-            silo.Process.Kill();
-            Note($"killed {silo.Process.Name} (pid {silo.Process.Id})");
-        }
-    }
-
-    /// <summary>Silos started from now on form a new cluster, which knows nothing of the silos started before.</summary>
-    public void NewClusterId() => ClusterId = "cluster-bench-" + Guid.NewGuid().ToString("N")[..12];
-
-    /// <summary>Connects a client through Redis membership; the silos may still be starting.</summary>
-    public async Task ConnectClientAsync()
-    {
-        if (_clientHost is not null)
-        {
-            return;
-        }
-        // An empty host configuration: Orleans 10 reads "Orleans:Clustering" from the host's configuration as its own
-        // provider section, so the client is configured in code only.
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        var connectStarted = Stopwatch.GetTimestamp();
-        builder.Services.AddOrleansClient(client =>
-        {
-            client.UseRedisClustering(options => options.ConfigurationOptions = ConfigurationOptions.Parse($"127.0.0.1:{_redisPort}"));
-            client.Configure<ClusterOptions>(options =>
-            {
-                options.ClusterId = ClusterId;
-                options.ServiceId = "isolategrains";
-            });
-            client.Configure<GatewayOptions>(options => options.GatewayListRefreshPeriod = TimeSpan.FromSeconds(1));
-            client.UseConnectionRetryFilter(async (_, cancellationToken) =>
-            {
-                if (Stopwatch.GetElapsedTime(connectStarted) > ReadyTimeout || _silos.All(s => s.Process.HasExited))
-                {
-                    return false;
-                }
-                await Task.Delay(200, cancellationToken);
-                return true;
-            });
-        });
-        var host = builder.Build();
-        try
-        {
-            await host.StartAsync();
-        }
-        catch
-        {
-            host.Dispose();
-            throw;
-        }
-        _clientHost = host;
-        Note("client connected");
-    }
-
-    /// <summary>Stops the client.</summary>
-    public async Task DisconnectClientAsync()
-    {
-        if (_clientHost is null)
-        {
-            return;
-        }
-        try
-        {
-            using var expiry = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await _clientHost.StopAsync(expiry.Token);
-        }
-        catch (Exception e) when (e is OperationCanceledException or OrleansException)
-        {
-            // The silos may be gone already.
-        }
-        _clientHost.Dispose();
-        _clientHost = null;
-    }
-
-    /// <summary>Waits until membership lists exactly <paramref name="expected"/> as active; fails early if one of them died.</summary>
-    public async Task WaitForActiveSilosAsync(IReadOnlyCollection<SiloProcess> expected)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var management = Client.GetGrain<IManagementGrain>(0);
-        var ports = expected.Select(s => s.SiloPort).Order().ToArray();
-        int[] active = [];
-        while (Stopwatch.GetElapsedTime(started) < ReadyTimeout)
-        {
-            if (expected.FirstOrDefault(s => s.Process.HasExited) is { } dead)
-            {
-                throw new InvalidOperationException($"{dead.Process.Name} exited ({dead.Process.ExitCode}):{Environment.NewLine}{dead.Process.Tail()}");
-            }
-            try
-            {
-                var hosts = await management.GetHosts(onlyActive: true).WaitAsync(TimeSpan.FromSeconds(5));
-                active = [.. hosts.Keys.Select(s => s.Endpoint.Port).Order()];
-                if (active.SequenceEqual(ports))
-                {
-                    Note($"{ports.Length} silo(s) active in membership");
-                    return;
-                }
-            }
-            catch (Exception e) when (e is TimeoutException or OrleansException)
-            {
-                // Membership still settling.
-            }
-            await Task.Delay(200);
-        }
-        throw new TimeoutException(
-            $"Membership lists silo ports [{string.Join(", ", active)}] as active, expected [{string.Join(", ", ports)}]." +
-            string.Concat(expected.Select(s => $"{Environment.NewLine}--- {s.Process.Name}:{Environment.NewLine}{s.Process.Tail(15)}")));
-    }
-
-    /// <inheritdoc />
-    public async ValueTask DisposeAsync()
-    {
-        await DisconnectClientAsync();
-        // Silos still running hold this run's sandboxes only: killed by id at once, since a graceful stop would first
-        // snapshot every live sandbox into Redis, which is about to go. Then Redis, gracefully.
-        foreach (var silo in _silos)
-        {
-            silo.Process.Kill();
-        }
-        if (_redis is not null)
-        {
-            await _redis.StopAsync(TimeSpan.FromSeconds(5));
-        }
-        AppDomain.CurrentDomain.ProcessExit -= KillEverything;
-        foreach (var process in _everyProcess)
-        {
-            process.Dispose();
-        }
-        _everyProcess.Clear();
-        _silos.Clear();
-        _redis = null;
-    }
-
-    private Dictionary<string, string> SiloEnvironment(int siloPort, int gatewayPort) => new()
-    {
-        ["Orleans__ClusterId"] = ClusterId,
-        ["Orleans__ServiceId"] = "isolategrains",
-        ["Orleans__Clustering"] = "Redis",
-        ["Orleans__Redis"] = $"127.0.0.1:{_redisPort}",
-        ["Orleans__AdvertisedIP"] = "127.0.0.1",
-        ["Orleans__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
-        ["Orleans__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
-        ["IsolateGrains__Storage"] = "Redis",
-        // Snapshots on deactivation only: the throughput row measures calls, not snapshot writes.
-        ["IsolateGrains__SnapshotPolicy"] = "OnDeactivation",
-        // The silos' logs are kept only for failure messages; informational lines would cost CPU the rows measure.
-        ["Logging__LogLevel__Default"] = "Warning",
-    };
-
-    private ChildProcess Track(ChildProcess process)
-    {
-        lock (_everyProcess)
-        {
-            _everyProcess.Add(process);
-        }
-        return process;
-    }
-
-    private void KillEverything(object? sender, EventArgs e)
-    {
-        lock (_everyProcess)
-        {
-            foreach (var process in _everyProcess)
-            {
-                process.Kill();
-            }
-        }
-    }
-
-    private void Note(string what)
-    {
-        _log.AppendLine(CultureInfo.InvariantCulture, $"[{_clock.Elapsed.TotalSeconds,6:0.0} s] {what}");
-        Console.Error.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:0.0} s] {what}");
     }
 }
