@@ -16,7 +16,7 @@ public static class GuestCosts
     /// <summary>Runs the mode: each piece is timed in the sandbox and, for comparison, on the host.</summary>
     public static int Run()
     {
-        using var host = new IsolatedRuntimeHost(new IsolatedRuntimeHostOptions { Output = o => Console.WriteLine(o.ToString()) }).WithBinDirectoryAssemblyLoader();
+        using var host = new IsolatedRuntimeHost(new IsolatedRuntimeHostOptions { Output = o => Console.WriteLine(o.Text) }).WithBinDirectoryAssemblyLoader();
         using var runtime = new IsolatedRuntime(host);
         runtime.RegisterCallback("echo", (int value) => value + 1);
         runtime.Invoke(() => Measure(100));
@@ -26,7 +26,30 @@ public static class GuestCosts
             // For a profiler: callbacks only, for a while.
             runtime.Invoke(() => Callbacks(int.Parse(rounds)));
         }
+        if (Environment.GetEnvironmentVariable("GUEST_COSTS_INVOKES") is { } invokes)
+        {
+            // For a profiler: trivial invocations only, for a while.
+            var x = 41;
+            for (var i = int.Parse(invokes); i > 0; i--)
+            {
+                runtime.Invoke(() => x + 1);
+            }
+        }
         var local = Measure(200_000);
+        // The floor of any call: entering the guest with the smallest request there is (releasing no objects).
+        var refused = new byte[] { 0x92, 0x08, 0x90 }; // [ReleaseObjects, []]
+        var sandbox = runtime.SandboxForTests;
+        for (var i = 0; i < 5000; i++)
+        {
+            sandbox.Call(refused);
+        }
+        var floorStart = Benchmarks.Measure.ThreadCpuMicroseconds();
+        for (var i = 0; i < 50_000; i++)
+        {
+            sandbox.Call(refused);
+        }
+        Console.WriteLine($"entering the guest with an empty request: {(Benchmarks.Measure.ThreadCpuMicroseconds() - floorStart) / 50_000:0.00} µs thread CPU per call");
+        runtime.Invoke(() => TimeDispatcher(50_000));
         Console.WriteLine("| Piece | In the sandbox | On the host |");
         Console.WriteLine("|---|---:|---:|");
         foreach (var (name, value) in guest)
@@ -36,11 +59,45 @@ public static class GuestCosts
         return 0;
     }
 
+    /// <summary>The shape of the guest dispatcher's entry point.</summary>
+    public unsafe delegate void DispatchFunction(byte* mailbox);
+
     /// <summary>A closure-like class with one captured int.</summary>
     public sealed class Closure
     {
         /// <summary>The captured value.</summary>
         public int x;
+    }
+
+    /// <summary>
+    /// Times the guest dispatcher on the smallest request, called directly with a mailbox of its own, and writes the
+    /// result to the guest's output. Run it as an action: the dispatcher shares its reply buffer, so the reply of the
+    /// call that runs this is the last timed request's (an empty success), which an action's caller accepts.
+    /// </summary>
+    public static void TimeDispatcher(int iterations)
+    {
+        var dispatch = typeof(DotNetIsolatorHost).Assembly.GetType("IsolateGrains.Guest.GuestDispatcher")!
+            .GetMethod("Dispatch", BindingFlags.Public | BindingFlags.Static)!.CreateDelegate<DispatchFunction>();
+        unsafe
+        {
+            var mailbox = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(32);
+            var smallest = (byte*)System.Runtime.InteropServices.NativeMemory.Alloc(8);
+            smallest[0] = 0x92; // [ReleaseObjects, []]
+            smallest[1] = 0x08;
+            smallest[2] = 0x90;
+            *(nint*)mailbox = (nint)smallest;
+            *(int*)(mailbox + 4) = 3;
+            for (var i = 0; i < 1000; i++)
+            {
+                dispatch(mailbox);
+            }
+            var started = Stopwatch.GetTimestamp();
+            for (var i = 0; i < iterations; i++)
+            {
+                dispatch(mailbox);
+            }
+            Console.WriteLine($"the guest dispatcher's share of it: {Stopwatch.GetElapsedTime(started).TotalMicroseconds / iterations:0.00} µs");
+        }
     }
 
     /// <summary>Calls the host's "echo" callback <paramref name="count"/> times.</summary>

@@ -73,6 +73,21 @@ public sealed class WarmStartTests
     }
 
     [Fact]
+    public async Task PreparingALambdaThatReturnsAUserStructRunsNoneOfTheStructsCode()
+    {
+        // The template rehearses a call's path without calling the lambda; writing a default user struct would
+        // run its property getters, which count here.
+        using var host = TestHosts.Create().WithBinDirectoryAssemblyLoader();
+        var offset = 0;
+        Func<CountingReading> lambda = () => new CountingReading { Offset = offset };
+        await host.PrepareAsync(lambda);
+
+        using var runtime = new IsolatedRuntime(host);
+        Assert.NotNull(runtime.SandboxForTests.Template);
+        Assert.Equal(1, runtime.Invoke(lambda).Count);
+    }
+
+    [Fact]
     public async Task EachTemplateBuildsOnThePreviousOne()
     {
         using var host = TestHosts.Create().WithBinDirectoryAssemblyLoader();
@@ -160,6 +175,23 @@ public sealed class WarmStartTests
         Assert.True(host.PrepareAsync(() => 1).IsCompletedSuccessfully);
         using var another = new IsolatedRuntime(host);
         Assert.Null(another.SandboxForTests.Template);
+    }
+}
+
+/// <summary>A struct whose <see cref="Count"/> getter counts its calls in <see cref="WarmStartState"/> (inside the sandbox).</summary>
+public struct CountingReading
+{
+    [MessagePack.IgnoreMember] // only Count goes on the wire
+    private int _count;
+
+    /// <summary>Added to the count.</summary>
+    public int Offset { get; set; }
+
+    /// <summary>Inside a sandbox, how many times this getter has run there (plus <see cref="Offset"/>); elsewhere what was sent.</summary>
+    public int Count
+    {
+        readonly get => DotNetIsolatorHost.IsInSandbox ? WarmStartState.Next() + Offset : _count;
+        set => _count = value;
     }
 }
 

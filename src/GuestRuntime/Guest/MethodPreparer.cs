@@ -12,6 +12,8 @@ namespace IsolateGrains.Guest;
 /// </summary>
 internal static class MethodPreparer
 {
+    private static readonly ArrayBufferWriter<byte> s_scratch = new(256);
+
     /// <summary>Handles <c>[Prepare, [[key, descriptor, [capturedField, ...]], ...]]</c> (the reader is positioned after the kind); replies the keys prepared.</summary>
     public static void Prepare(ref MessagePackReader reader, ArrayBufferWriter<byte> output)
     {
@@ -50,6 +52,7 @@ internal static class MethodPreparer
                 {
                     ClosureSerializer.PrepareFormatter(resultType);
                 }
+                runner.Rehearse(s_scratch);
                 prepared.Add(key);
             }
             catch (Exception e) when (e is not OutOfMemoryException)

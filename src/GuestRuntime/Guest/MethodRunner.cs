@@ -24,6 +24,20 @@ internal abstract class MethodRunner(MethodInfo method)
     /// <summary>Invokes the method on <paramref name="target"/> and writes the successful reply.</summary>
     public abstract void Run(object? target, ArrayBufferWriter<byte> output);
 
+    /// <summary>
+    /// Takes the path of a call without calling the method (for a template sandbox: the interpreter compiles the
+    /// runner's code for this method's types, so a new sandbox's first call does not): an instance runner given no
+    /// target writes the default result. Other runners do nothing here.
+    /// </summary>
+    public void Rehearse(ArrayBufferWriter<byte> scratch)
+    {
+        if (NeedsTarget && this is not ReflectionRunner)
+        {
+            scratch.ResetWrittenCount();
+            Run(null, scratch);
+        }
+    }
+
     /// <summary>Builds the runner for <paramref name="method"/>, a parameterless method.</summary>
     public static MethodRunner Create(MethodInfo method)
     {
@@ -93,12 +107,28 @@ internal abstract class MethodRunner(MethodInfo method)
     {
         private readonly Func<TTarget, TResult> _call;
 
+        private static readonly bool s_defaultIsInert =
+            !typeof(TResult).IsValueType || typeof(TResult).Assembly == typeof(object).Assembly;
+
         public InstanceFuncRunner(MethodInfo method) : base(method)
         {
             _call = method.CreateDelegate<Func<TTarget, TResult>>();
         }
 
-        public override void Run(object? target, ArrayBufferWriter<byte> output) => WriteResult(output, _call((TTarget)target!));
+        public override void Run(object? target, ArrayBufferWriter<byte> output)
+        {
+            if (target is null)
+            {
+                // A rehearsal (see Rehearse): the path a call takes, without calling the method. A default user
+                // struct is not written: its formatter would run the struct's own property getters.
+                if (s_defaultIsInert)
+                {
+                    WriteResult(output, default(TResult));
+                }
+                return;
+            }
+            WriteResult(output, _call((TTarget)target));
+        }
     }
 
     private sealed class InstanceActionRunner<TTarget> : MethodRunner where TTarget : class
@@ -112,7 +142,10 @@ internal abstract class MethodRunner(MethodInfo method)
 
         public override void Run(object? target, ArrayBufferWriter<byte> output)
         {
-            _call((TTarget)target!);
+            if (target is not null)
+            {
+                _call((TTarget)target);
+            }
             Replies.WriteEmptySuccess(output);
         }
     }
