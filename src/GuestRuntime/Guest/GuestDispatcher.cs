@@ -17,15 +17,22 @@ internal static unsafe class GuestDispatcher
     private static int s_replyCapacity;
     private static readonly ArrayBufferWriter<byte> s_output = new(4096);
 
+    // Requests up to this size are copied into one buffer kept for the sandbox's life (no garbage per call); larger
+    // ones get an array of their own, so that one large request does not make every snapshot carry its size.
+    private const int KeptRequestBufferLimit = 64 * 1024;
+    private static byte[] s_request = new byte[1024];
+    private static int s_depth;
+
     /// <summary>Handles the request in <paramref name="mailbox"/> (see <see cref="Mailbox"/>).</summary>
     public static void Dispatch(byte* mailbox)
     {
         s_output.ResetWrittenCount();
+        s_depth++;
         try
         {
             GuestAssemblyResolver.Install();
             var request = new ReadOnlySpan<byte>((byte*)*(nint*)(mailbox + Mailbox.RequestPointer), *(int*)(mailbox + Mailbox.RequestLength));
-            Handle(request.ToArray(), s_output);
+            Handle(CopyOut(request), s_output);
         }
         catch (Exception e)
         {
@@ -47,19 +54,53 @@ internal static unsafe class GuestDispatcher
                 s_output.ResetWrittenCount();
             }
         }
+        finally
+        {
+            s_depth--;
+        }
         WriteReply(mailbox, s_output.WrittenSpan);
     }
 
-    private static void Handle(byte[] request, ArrayBufferWriter<byte> output)
+    /// <summary>
+    /// Copies the request out of the host's buffer into managed memory a reader can hold. Nothing keeps a slice of
+    /// it past the call (values are deserialized as copies), so one buffer serves every call; a dispatch nested in
+    /// another (nothing in the runtime does that) gets its own.
+    /// </summary>
+    private static ReadOnlyMemory<byte> CopyOut(ReadOnlySpan<byte> request)
     {
-        var reader = new MessagePackReader(request);
-        var count = reader.ReadArrayHeader();
-        if (count < 1)
+        if (s_depth > 1 || request.Length > KeptRequestBufferLimit)
         {
-            Replies.WriteBadRequest(output, "The request was empty.");
-            return;
+            return request.ToArray();
         }
-        var kind = (GuestRequestKind)reader.ReadInt32();
+        if (s_request.Length < request.Length)
+        {
+            s_request = new byte[Math.Max(request.Length, Math.Min(s_request.Length * 2, KeptRequestBufferLimit))];
+        }
+        request.CopyTo(s_request);
+        return s_request.AsMemory(0, request.Length);
+    }
+
+    private static void Handle(ReadOnlyMemory<byte> request, ArrayBufferWriter<byte> output)
+    {
+        GuestRequestKind kind;
+        MessagePackReader reader;
+        var head = request.Span;
+        if (head.Length >= 2 && (head[0] & 0xF0) == 0x90 && (head[0] & 0x0F) >= 1 && head[1] <= 0x7F)
+        {
+            // [kind, ...] with a small array header and a small kind, as every request is: read without a reader.
+            kind = (GuestRequestKind)head[1];
+            reader = new MessagePackReader(request[2..]);
+        }
+        else
+        {
+            reader = new MessagePackReader(request);
+            if (reader.ReadArrayHeader() < 1)
+            {
+                Replies.WriteBadRequest(output, "The request was empty.");
+                return;
+            }
+            kind = (GuestRequestKind)reader.ReadInt32();
+        }
         switch (kind)
         {
             case GuestRequestKind.InvokeDelegate:
