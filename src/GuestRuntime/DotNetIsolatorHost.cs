@@ -81,6 +81,23 @@ public static class DotNetIsolatorHost
     {
         ArgumentNullException.ThrowIfNull(name);
         EnsureInSandbox();
+        args ??= [];
+        var utf8Name = Utf8Name(name);
+        var size = CallbackRequestEncoder.MeasureOrNegative(utf8Name, args);
+        if (size >= 0 && HostConnection.BeginRequest() is { } direct)
+        {
+            // Primitive arguments only (no user code runs while writing): encoded without MessagePackWriter.
+            try
+            {
+                direct.Advance(CallbackRequestEncoder.Write(direct.GetSpan(size), (int)kind, utf8Name, args, operation));
+            }
+            catch
+            {
+                HostConnection.AbandonWrittenRequest();
+                throw;
+            }
+            return HostConnection.SendWrittenRequest();
+        }
         if (HostConnection.BeginRequest() is { } channel)
         {
             try

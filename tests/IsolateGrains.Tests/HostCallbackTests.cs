@@ -47,6 +47,38 @@ public sealed class HostCallbackTests : IDisposable
     }
 
     [Fact]
+    public void PrimitiveArgumentsOfEverySizeAndSignArriveIntact()
+    {
+        // The guest writes primitive arguments itself (not through MessagePackWriter): every encoding width must round-trip.
+        _runtime.RegisterCallback("describe", (int i, long l, double d, bool b) => $"{i}|{l}|{d:R}|{b}");
+        _runtime.RegisterCallback("text", (string? s) => DescribeText(s));
+        _runtime.RegisterCallback("bytes", (byte[] data) => data.Length + ":" + data.Sum(x => x));
+        int[] ints = [0, 1, 127, 128, 255, 256, 65535, 65536, -1, -32, -33, -128, -129, -32768, -32769, int.MaxValue, int.MinValue];
+        long[] longs = [0, -1, int.MaxValue + 1L, int.MinValue - 1L, long.MaxValue, long.MinValue];
+        string?[] texts = [null, "", "a", new string('x', 31), new string('y', 32), new string('z', 255), new string('w', 256), new string('v', 65535), new string('u', 65536), "héllo wörld ✓ 𝄞"];
+        int[] sizes = [0, 1, 255, 256, 65535, 65536];
+
+        var described = _runtime.Invoke(() => DescribeInGuest(ints, longs));
+        var measured = _runtime.Invoke(() => MeasureInGuest(texts));
+        var summed = _runtime.Invoke(() => SumInGuest(sizes));
+
+        Assert.Equal(ints.Select((i, n) => $"{i}|{longs[n % longs.Length]}|{n * -1.5e-300:R}|{n % 2 == 0}"), described);
+        Assert.Equal(texts.Select(DescribeText), measured);
+        Assert.Equal(sizes.Select(n => n + ":" + Enumerable.Range(0, n).Sum(k => (byte)k)), summed);
+    }
+
+    private static string DescribeText(string? text) => text is null ? "null" : $"{text.Length}:{text.Sum(c => (long)c)}:{text}";
+
+    // Run in the sandbox (a lambda sent there cannot hold nested lambdas, so the loops live here).
+    private static string[] DescribeInGuest(int[] ints, long[] longs) =>
+        ints.Select((i, n) => DotNetIsolatorHost.Invoke<string>("describe", i, longs[n % longs.Length], n * -1.5e-300, n % 2 == 0)).ToArray();
+
+    private static string[] MeasureInGuest(string?[] texts) => texts.Select(s => DotNetIsolatorHost.Invoke<string>("text", s)).ToArray();
+
+    private static string[] SumInGuest(int[] sizes) =>
+        sizes.Select(n => DotNetIsolatorHost.Invoke<string>("bytes", Enumerable.Range(0, n).Select(k => (byte)k).ToArray())).ToArray();
+
+    [Fact]
     public void AnArgumentWhoseSerializationCallsTheHostDoesNotGarbleTheCallItIsAnArgumentOf()
     {
         // Serializing the argument reads Reading.Length, which calls the host while the outer call is being written.

@@ -1,0 +1,196 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace IsolateGrains.Guest;
+
+/// <summary>
+/// Encodes the common callback request, <c>[kind, name, [args...], operation?]</c> with arguments that are all null,
+/// bool, int, long, double, string or byte[], straight into a span. In the guest's interpreter, MessagePackWriter's
+/// machinery (buffer writer, span bookkeeping, flush) costs about as much as the host's whole handling of a callback;
+/// these few shapes are written directly instead. The bytes are plain MessagePack, the same forms MessagePackWriter
+/// writes for these values; requests with any other argument are left to it.
+/// </summary>
+internal static class CallbackRequestEncoder
+{
+    /// <summary>The most bytes the request can take, or -1 when an argument is not one of the handled types.</summary>
+    public static int MeasureOrNegative(ReadOnlySpan<byte> name, object?[] args)
+    {
+        var size = 1 + 5 + 5 + name.Length + 5 + 5;
+        foreach (var arg in args)
+        {
+            switch (arg)
+            {
+                case null or bool:
+                    size += 1;
+                    break;
+                case int:
+                    size += 5;
+                    break;
+                case long or double:
+                    size += 9;
+                    break;
+                case string text:
+                    size += 5 + Encoding.UTF8.GetMaxByteCount(text.Length);
+                    break;
+                case byte[] bytes:
+                    size += 5 + bytes.Length;
+                    break;
+                default:
+                    return -1;
+            }
+        }
+        return size;
+    }
+
+    /// <summary>Writes the request (the arguments passed <see cref="MeasureOrNegative"/>); returns the bytes written.</summary>
+    public static int Write(Span<byte> destination, int kind, ReadOnlySpan<byte> name, object?[] args, int? operation)
+    {
+        var at = 0;
+        WriteArrayHeader(destination, ref at, operation is null ? 3 : 4);
+        WriteInteger(destination, ref at, kind);
+        WriteStringHeader(destination, ref at, name.Length);
+        name.CopyTo(destination[at..]);
+        at += name.Length;
+        WriteArrayHeader(destination, ref at, args.Length);
+        foreach (var arg in args)
+        {
+            switch (arg)
+            {
+                case null:
+                    destination[at++] = 0xc0;
+                    break;
+                case bool value:
+                    destination[at++] = value ? (byte)0xc3 : (byte)0xc2;
+                    break;
+                case int value:
+                    WriteInteger(destination, ref at, value);
+                    break;
+                case long value when value is >= int.MinValue and <= int.MaxValue:
+                    WriteInteger(destination, ref at, (int)value);
+                    break;
+                case long value:
+                    destination[at++] = 0xd3;
+                    BinaryPrimitives.WriteInt64BigEndian(destination[at..], value);
+                    at += 8;
+                    break;
+                case double value:
+                    destination[at++] = 0xcb;
+                    BinaryPrimitives.WriteDoubleBigEndian(destination[at..], value);
+                    at += 8;
+                    break;
+                case string text:
+                    WriteString(destination, ref at, text);
+                    break;
+                case byte[] bytes:
+                    WriteBinaryHeader(destination, ref at, bytes.Length);
+                    bytes.CopyTo(destination[at..]);
+                    at += bytes.Length;
+                    break;
+                default:
+                    throw new ArgumentException($"Arguments of type {arg.GetType()} are not encoded here.", nameof(args));
+            }
+        }
+        if (operation is { } id)
+        {
+            WriteInteger(destination, ref at, id);
+        }
+        return at;
+    }
+
+    private static void WriteArrayHeader(Span<byte> destination, ref int at, int count)
+    {
+        if (count <= 15)
+        {
+            destination[at++] = (byte)(0x90 | count);
+        }
+        else if (count <= ushort.MaxValue)
+        {
+            destination[at++] = 0xdc;
+            BinaryPrimitives.WriteUInt16BigEndian(destination[at..], (ushort)count);
+            at += 2;
+        }
+        else
+        {
+            destination[at++] = 0xdd;
+            BinaryPrimitives.WriteUInt32BigEndian(destination[at..], (uint)count);
+            at += 4;
+        }
+    }
+
+    private static void WriteInteger(Span<byte> destination, ref int at, int value)
+    {
+        if (value is >= 0 and <= 0x7f)
+        {
+            destination[at++] = (byte)value; // positive fixint
+        }
+        else if (value is < 0 and >= -32)
+        {
+            destination[at++] = unchecked((byte)value); // negative fixint (0xe0-0xff)
+        }
+        else
+        {
+            destination[at++] = 0xd2;
+            BinaryPrimitives.WriteInt32BigEndian(destination[at..], value);
+            at += 4;
+        }
+    }
+
+    private static void WriteString(Span<byte> destination, ref int at, string text)
+    {
+        // The header's size depends on the encoded length: encode after the widest header, then close the gap.
+        var encoded = Encoding.UTF8.GetBytes(text, destination[(at + 5)..]);
+        var start = at;
+        WriteStringHeader(destination, ref at, encoded);
+        if (at != start + 5)
+        {
+            destination.Slice(start + 5, encoded).CopyTo(destination[at..]);
+        }
+        at += encoded;
+    }
+
+    private static void WriteStringHeader(Span<byte> destination, ref int at, int length)
+    {
+        if (length <= 31)
+        {
+            destination[at++] = (byte)(0xa0 | length);
+        }
+        else if (length <= byte.MaxValue)
+        {
+            destination[at++] = 0xd9;
+            destination[at++] = (byte)length;
+        }
+        else if (length <= ushort.MaxValue)
+        {
+            destination[at++] = 0xda;
+            BinaryPrimitives.WriteUInt16BigEndian(destination[at..], (ushort)length);
+            at += 2;
+        }
+        else
+        {
+            destination[at++] = 0xdb;
+            BinaryPrimitives.WriteUInt32BigEndian(destination[at..], (uint)length);
+            at += 4;
+        }
+    }
+
+    private static void WriteBinaryHeader(Span<byte> destination, ref int at, int length)
+    {
+        if (length <= byte.MaxValue)
+        {
+            destination[at++] = 0xc4;
+            destination[at++] = (byte)length;
+        }
+        else if (length <= ushort.MaxValue)
+        {
+            destination[at++] = 0xc5;
+            BinaryPrimitives.WriteUInt16BigEndian(destination[at..], (ushort)length);
+            at += 2;
+        }
+        else
+        {
+            destination[at++] = 0xc6;
+            BinaryPrimitives.WriteUInt32BigEndian(destination[at..], (uint)length);
+            at += 4;
+        }
+    }
+}
