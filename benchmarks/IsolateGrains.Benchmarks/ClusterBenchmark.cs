@@ -66,6 +66,9 @@ public static class ClusterBenchmark
             SiloProcess[] pair = [cluster.StartSilo(), cluster.StartSilo()];
             await cluster.ConnectClientAsync();
             await cluster.WaitForActiveSilosAsync();
+            var (isolateLatency, plainLatency) = await LatencyAsync(cluster.Client);
+            rows.Add(["Grain `Invoke(() => x + 1)`, one caller, one call at a time (median of rounds)", Measure.Time(isolateLatency), Measure.Time(plainLatency), "plain grain call `GetStatus()` on the same grain", "≤ 1.5× baseline"]);
+            Console.Error.WriteLine($"latency: sandboxed {isolateLatency:0.0} µs, plain {plainLatency:0.0} µs ({isolateLatency / plainLatency:0.00}×)");
             var (sandboxed, plain, spread) = await ThroughputAsync(cluster.Client);
             rows.Add([$"Sandboxed grain calls `Invoke(() => x + 1)` (2 silos, {Grains} grains, {Callers} callers)", $"{sandboxed:N0} /s", $"{plain:N0} /s", "plain grain call `GetStatus()` (does not enter the sandbox), same cluster", "≥ 20,000 /s"]);
             notes.Add($"grains per silo: {spread}");
@@ -103,6 +106,44 @@ public static class ClusterBenchmark
         }
         Console.WriteLine($"- whole run: {total.Elapsed.TotalSeconds:0} s");
         return 0;
+    }
+
+    /// <summary>
+    /// Per-call wall time of sequential calls from one caller to one grain in another process, sandboxed against plain,
+    /// in alternating rounds (so that load elsewhere on the machine hits both alike); the median round of each.
+    /// </summary>
+    private static async Task<(double Sandboxed, double Plain)> LatencyAsync(IClusterClient client)
+    {
+        var grain = client.GetGrain<IIsolateGrain>("latency-" + Guid.NewGuid().ToString("N")[..8]);
+        var x = 41;
+        const int Calls = 2000;
+        async Task<double> Round(Func<Task> call)
+        {
+            var started = Stopwatch.GetTimestamp();
+            for (var i = 0; i < Calls; i++)
+            {
+                await call();
+            }
+            return Stopwatch.GetElapsedTime(started).TotalMicroseconds / Calls;
+        }
+        Func<Task> sandboxed = async () =>
+        {
+            if (await grain.Invoke(() => x + 1) != 42)
+            {
+                throw new InvalidOperationException("wrong answer");
+            }
+        };
+        Func<Task> plain = () => grain.GetStatus();
+        await Round(sandboxed);
+        await Round(plain);
+        var sandboxedRounds = new List<double>();
+        var plainRounds = new List<double>();
+        for (var round = 0; round < 5; round++)
+        {
+            sandboxedRounds.Add(await Round(sandboxed));
+            plainRounds.Add(await Round(plain));
+        }
+        return (sandboxedRounds.Order().ElementAt(2), plainRounds.Order().ElementAt(2));
     }
 
     /// <summary>Sandboxed and plain calls per second over the same grains, and how the grains spread over the silos.</summary>
