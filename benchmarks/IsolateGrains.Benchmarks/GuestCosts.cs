@@ -67,6 +67,9 @@ public static class GuestCosts
     {
         /// <summary>The captured value.</summary>
         public int x;
+
+        /// <summary>A method to call by reflection.</summary>
+        public int Twice(int value) => value * 2;
     }
 
     /// <summary>
@@ -110,6 +113,8 @@ public static class GuestCosts
         }
         return total;
     }
+
+    private static readonly Dictionary<(Type, string, int), int> s_methodKeys = new() { [(typeof(Closure), "Twice", 1)] = 1 };
 
     /// <summary>Times each piece over <paramref name="iterations"/> runs; microseconds per run.</summary>
     public static Dictionary<string, double> Measure(int iterations)
@@ -176,6 +181,10 @@ public static class GuestCosts
         Time("Dictionary<ulong,int> lookup", () => keys.TryGetValue(0x1234_5678_9abc_def0UL, out _));
         Time("byte[200].ToArray()", () => request.AsSpan().ToArray());
         Time("typed delegate call", () => lambda(closure));
+        var twice = typeof(Closure).GetMethod(nameof(Closure.Twice))!;
+        object?[] twiceArguments = [21];
+        Time("MethodInfo.Invoke(Twice, [21])", () => twice.Invoke(closure, BindingFlags.DoNotWrapExceptions, null, twiceArguments, null));
+        Time("(type, name, count) tuple dictionary lookup", () => s_methodKeys.TryGetValue((typeof(Closure), "Twice", 1), out _));
         try
         {
             var dynamicSetter = new System.Reflection.Emit.DynamicMethod("set_x", null, [typeof(object), typeof(int)], typeof(Closure).Module, skipVisibility: true);

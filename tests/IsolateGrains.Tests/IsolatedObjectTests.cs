@@ -160,6 +160,30 @@ public sealed class IsolatedObjectTests : IDisposable
     }
 
     [Fact]
+    public void RepeatedCallsBehaveExactlyAsTheFirstOnes()
+    {
+        // The first calls of a method go through reflection, later ones through an invoker compiled for it.
+        using var calculator = _runtime.CreateObject<Calculator>();
+        using var special = _runtime.CreateObject<SpecialCalculator>();
+        for (var round = 0; round < 5; round++)
+        {
+            Assert.Equal(-round, calculator.Invoke<int, int>("Negate", round));
+            Assert.Equal(round + 10, calculator.Invoke<int, int, int>("Add", round, 10));
+            Assert.Equal("2.5!", calculator.Invoke<double, string>("Format", 2.5));
+            Assert.Equal("text!", calculator.Invoke<string, string>("Format", "text"));
+            Assert.Equal("secret", calculator.Invoke<string>("Hidden"));
+            Assert.Equal(42L + round, calculator.Invoke<int, long>("Widen", 42 + round));
+            Assert.Equal(round % 2 == 0 ? "Monday:none" : $"Friday:{round}", calculator.Invoke<DayOfWeek, int?, string>("Pick", round % 2 == 0 ? DayOfWeek.Monday : DayOfWeek.Friday, round % 2 == 0 ? null : round));
+            Assert.Equal("null!", calculator.Invoke<string?, string>("Format", null));
+            Assert.Equal("special", special.Invoke<string>("Kind"));
+            Assert.Equal("calculator", calculator.Invoke<string>("Kind"));
+            var error = Assert.Throws<IsolatedException>(() => calculator.Invoke<int, int>("Divide", 0));
+            Assert.Equal(typeof(DivideByZeroException).FullName, error.GuestExceptionType);
+            Assert.Contains("Divide", error.GuestStackTrace);
+        }
+    }
+
+    [Fact]
     public void GuestExceptionsFromMethodsCarryTheGuestStack()
     {
         using var calculator = _runtime.CreateObject<Calculator>();
@@ -224,7 +248,12 @@ public sealed class IsolatedObjectTests : IDisposable
         public string Describe() => $"{_label}:{_value}";
     }
 
-    public sealed class Calculator
+    public sealed class SpecialCalculator : Calculator
+    {
+        public override string Kind() => "special";
+    }
+
+    public class Calculator
     {
         public int Negate(int x) => -x;
 
@@ -236,7 +265,11 @@ public sealed class IsolatedObjectTests : IDisposable
 
         public string Format(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture) + "!";
 
-        public string Format(string value) => value + "!";
+        public string Format(string? value) => (value ?? "null") + "!";
+
+        public string Pick(DayOfWeek day, int? maybe) => $"{day}:{maybe?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}";
+
+        public virtual string Kind() => "calculator";
 
         public long Widen(long value) => value;
 

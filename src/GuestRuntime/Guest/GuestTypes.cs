@@ -74,6 +74,9 @@ internal static class GuestTypes
         return type;
     }
 
+    private static bool SameParameters(MethodInfo a, MethodInfo b) =>
+        a.GetParameters().Select(p => p.ParameterType).SequenceEqual(b.GetParameters().Select(p => p.ParameterType));
+
     /// <summary>
     /// Finds a method by name and parameter count (-1: any count). When several match, the argument
     /// types pick one (null arguments match any reference type); still several is an ambiguity error.
@@ -96,7 +99,11 @@ internal static class GuestTypes
         for (var current = type; current is not null; current = current.BaseType)
         {
             // Open generic methods cannot be invoked without type arguments, which the host does not send.
-            named.AddRange(current.GetMethods(AllMembers | BindingFlags.DeclaredOnly).Where(m => m.Name == name && !m.ContainsGenericParameters));
+            // A base method with the same parameters as one already found (an override, or one hidden with `new`) is
+            // the derived method's to answer for, as in C#.
+            var fromDerived = named.Count;
+            named.AddRange(current.GetMethods(AllMembers | BindingFlags.DeclaredOnly).Where(m => m.Name == name && !m.ContainsGenericParameters
+                && !named.Take(fromDerived).Any(derived => SameParameters(derived, m))));
         }
         if (named.Count == 0)
         {
@@ -219,6 +226,45 @@ internal sealed class MethodPlan(MethodInfo method)
 
     /// <summary>True when the method returns a task-like value the result writer may have to await.</summary>
     public bool ReturnsTaskLike { get; } = ResultWriter.IsTaskLike(method.ReturnType);
+
+    // Reflection serves the first calls; a method called again gets a compiled invoker (emitting one costs more
+    // than a few reflective calls, so one-off calls do not pay for it).
+    private const int CallsBeforeCompiling = 2;
+    private int _calls;
+    private Func<object?, object?[], object?>? _compiled;
+    private bool[]? _acceptsNull;
+
+    /// <summary>
+    /// Calls the method on <paramref name="target"/> (ignored for static methods) with <paramref name="values"/>,
+    /// already fitted to the parameter types. Exceptions from the method are thrown as they are.
+    /// </summary>
+    public object? Invoke(object? target, object?[] values)
+    {
+        if (_compiled is null && ++_calls == CallsBeforeCompiling + 1)
+        {
+            _compiled = CompiledInvoker.TryCompile(Method, Parameters);
+            _acceptsNull = Array.ConvertAll(Parameters, p => !p.ParameterType.IsValueType || Nullable.GetUnderlyingType(p.ParameterType) is not null);
+        }
+        if (_compiled is not null && Fits(values))
+        {
+            return _compiled(target, values);
+        }
+        // Reflection also converts what the compiled call cannot (an int to an enum parameter, say) and words the
+        // errors of arguments that do not fit.
+        return Method.Invoke(Method.IsStatic ? null : target, BindingFlags.DoNotWrapExceptions, binder: null, values, culture: null);
+    }
+
+    private bool Fits(object?[] values)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (values[i] is { } value ? !Parameters[i].ParameterType.IsInstanceOfType(value) : !_acceptsNull![i])
+            {
+                return false;
+            }
+        }
+        return true;
+    }
 }
 
 /// <summary>An assembly, type or method named by the host does not exist in the sandbox.</summary>

@@ -121,7 +121,7 @@ internal static class ObjectRequests
         object? result;
         try
         {
-            result = method.Invoke(method.IsStatic ? null : target, BindingFlags.DoNotWrapExceptions, binder: null, values, culture: null);
+            result = plan.Invoke(target, values);
         }
         catch (Exception e)
         {
