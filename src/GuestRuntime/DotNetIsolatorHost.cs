@@ -25,6 +25,11 @@ public static class DotNetIsolatorHost
     {
         // Read straight from the channel's buffer: the value is deserialized before anything else can use it.
         var reply = Send(HostRequestKind.InvokeCallback, name, args, operation: null);
+        var head = reply.Span;
+        if (head.Length > 2 && head[0] == 0x92 && head[1] == MessagePackCode.True && PrimitiveValueReader.TryRead<T>(head[2..], out var value))
+        {
+            return value;
+        }
         var reader = OpenReply(name, reply);
         return MessagePackSerializer.Deserialize<T>(ref reader, IsolatedSerializer.Options);
     }

@@ -69,6 +69,39 @@ public sealed class HostCallbackTests : IDisposable
 
     private static string DescribeText(string? text) => text is null ? "null" : $"{text.Length}:{text.Sum(c => (long)c)}:{text}";
 
+    [Fact]
+    public void PrimitiveResultsOfEverySizeAndSignArriveIntact()
+    {
+        // The guest reads int, long, bool and string results itself (not through the serializer): every width must round-trip.
+        long[] numbers = [0, 1, 127, 128, 255, 256, 65535, 65536, uint.MaxValue, -1, -32, -33, -128, -129, -32768, -32769, int.MinValue, int.MaxValue, long.MinValue, long.MaxValue];
+        string?[] texts = [null, "", "a", new string('x', 31), new string('y', 32), new string('z', 255), new string('w', 256), new string('v', 65535), new string('u', 65536), "héllo wörld ✓ 𝄞"];
+        _runtime.RegisterCallback("number", (int index) => numbers[index]);
+        _runtime.RegisterCallback("int", (int index) => (int)Math.Clamp(numbers[index], int.MinValue, int.MaxValue));
+        _runtime.RegisterCallback("flag", (int index) => index % 2 == 0);
+        _runtime.RegisterCallback("text", (int index) => texts[index]);
+
+        var longs = _runtime.Invoke(() => Enumerate<long>(numbers.Length, "number"));
+        var ints = _runtime.Invoke(() => Enumerate<int>(numbers.Length, "int"));
+        var flags = _runtime.Invoke(() => Enumerate<bool>(4, "flag"));
+        var strings = _runtime.Invoke(() => Enumerate<string?>(texts.Length, "text"));
+
+        Assert.Equal(numbers, longs);
+        Assert.Equal(numbers.Select(n => (int)Math.Clamp(n, int.MinValue, int.MaxValue)), ints);
+        Assert.Equal([true, false, true, false], flags);
+        Assert.Equal(texts, strings);
+    }
+
+    /// <summary>Calls <paramref name="callback"/> with 0..count-1 and collects its results (runs in the sandbox).</summary>
+    private static T[] Enumerate<T>(int count, string callback)
+    {
+        var results = new T[count];
+        for (var i = 0; i < count; i++)
+        {
+            results[i] = DotNetIsolatorHost.Invoke<T>(callback, i);
+        }
+        return results;
+    }
+
     // Run in the sandbox (a lambda sent there cannot hold nested lambdas, so the loops live here).
     private static string[] DescribeInGuest(int[] ints, long[] longs) =>
         ints.Select((i, n) => DotNetIsolatorHost.Invoke<string>("describe", i, longs[n % longs.Length], n * -1.5e-300, n % 2 == 0)).ToArray();

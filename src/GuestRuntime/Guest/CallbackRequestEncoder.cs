@@ -12,10 +12,13 @@ namespace IsolateGrains.Guest;
 /// </summary>
 internal static class CallbackRequestEncoder
 {
-    /// <summary>The most bytes the request can take, or -1 when an argument is not one of the handled types.</summary>
+    // Requests larger than this are left to MessagePackWriter, which grows its buffer as it goes.
+    private const long LargestMeasured = 16 * 1024 * 1024;
+
+    /// <summary>The most bytes the request can take, or -1 when an argument is not one of the handled types (or the request is large).</summary>
     public static int MeasureOrNegative(ReadOnlySpan<byte> name, object?[] args)
     {
-        var size = 1 + 5 + 5 + name.Length + 5 + 5;
+        long size = 1 + 5 + 5 + name.Length + 5 + 5;
         foreach (var arg in args)
         {
             switch (arg)
@@ -30,7 +33,7 @@ internal static class CallbackRequestEncoder
                     size += 9;
                     break;
                 case string text:
-                    size += 5 + Encoding.UTF8.GetMaxByteCount(text.Length);
+                    size += 5 + 3L * (text.Length + 1); // Encoding.UTF8.GetMaxByteCount, without its overflow check
                     break;
                 case byte[] bytes:
                     size += 5 + bytes.Length;
@@ -39,7 +42,7 @@ internal static class CallbackRequestEncoder
                     return -1;
             }
         }
-        return size;
+        return size <= LargestMeasured ? (int)size : -1;
     }
 
     /// <summary>Writes the request (the arguments passed <see cref="MeasureOrNegative"/>); returns the bytes written.</summary>
