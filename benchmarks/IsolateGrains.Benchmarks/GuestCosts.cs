@@ -26,6 +26,18 @@ public static class GuestCosts
             // For a profiler: callbacks only, for a while.
             runtime.Invoke(() => Callbacks(int.Parse(rounds)));
         }
+        if (Environment.GetEnvironmentVariable("GUEST_COSTS_CREATES") is { } creates)
+        {
+            // For a profiler: new sandboxes and their first calls only, for a while.
+            var y = 41;
+            Func<int> first = () => y + 1;
+            host.PrepareAsync(first).GetAwaiter().GetResult();
+            for (var i = int.Parse(creates); i > 0; i--)
+            {
+                using var fresh = new IsolatedRuntime(host);
+                fresh.Invoke(first);
+            }
+        }
         if (Environment.GetEnvironmentVariable("GUEST_COSTS_INVOKES") is { } invokes)
         {
             // For a profiler: trivial invocations only, for a while.
