@@ -33,8 +33,53 @@ public sealed partial class IsolatedRuntime
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(snapshot);
-        using var decoded = SandboxSnapshot.Decode(snapshot);
-        return new IsolatedRuntime(host, name, decoded);
+        // Decompressing the snapshot and instantiating the bare sandbox it lands in do not depend on each other:
+        // a pool thread starts the sandbox while this one decodes. Whichever reaches the Lazy first builds it, so
+        // a busy pool costs nothing but the overlap.
+        var fresh = new Lazy<IsolatedRuntime>(() => new IsolatedRuntime(host, name, warmStart: false), LazyThreadSafetyMode.ExecutionAndPublication);
+        ThreadPool.UnsafeQueueUserWorkItem(static lazy => _ = lazy.IsValueCreated || TryCreate(lazy), fresh, preferLocal: false);
+        SandboxSnapshot decoded;
+        try
+        {
+            decoded = SandboxSnapshot.Decode(snapshot);
+        }
+        catch
+        {
+            // Take the sandbox (made now if the pool has not) and drop it, so none is left behind.
+            if (TryCreate(fresh))
+            {
+                fresh.Value.Dispose();
+            }
+            throw;
+        }
+        using (decoded)
+        {
+            var runtime = fresh.Value;
+            try
+            {
+                runtime._sandbox.ApplySnapshot(decoded);
+            }
+            catch
+            {
+                runtime.Dispose();
+                throw;
+            }
+            return runtime;
+        }
+    }
+
+    /// <summary>Builds the lazy runtime; false if building it failed (the Lazy keeps the exception for its next reader).</summary>
+    private static bool TryCreate(Lazy<IsolatedRuntime> lazy)
+    {
+        try
+        {
+            _ = lazy.Value;
+            return true;
+        }
+        catch (Exception)
+        {
+            return false;
+        }
     }
 
     /// <summary>
