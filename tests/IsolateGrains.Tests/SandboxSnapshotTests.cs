@@ -166,8 +166,75 @@ public sealed class SandboxSnapshotTests(ITestOutputHelper output)
         Assert.Contains("does not start like a sandbox snapshot", RestoreFails("{\"not\":\"a snapshot\"}"u8.ToArray()).Message);
         Assert.Contains("header is truncated or damaged", RestoreFails([.. "IGSNAP"u8, (byte)SandboxSnapshot.FormatVersion, 0]).Message);
         Assert.Contains("format version 99", RestoreFails([.. "IGSNAP"u8, 99, 0, 1, 2, 3]).Message);
-        // Version 1 stored every chunk XOR the image; this host reads only the current version, and says so.
-        Assert.Contains($"format version 1, this host reads version {SandboxSnapshot.FormatVersion}", RestoreFails([.. "IGSNAP"u8, 1, 0, 1, 2, 3]).Message);
+        // Version 1 stored every chunk XOR the image; this host does not read it, and says which versions it reads.
+        Assert.Contains($"format version 1, this host reads versions 2 to {SandboxSnapshot.FormatVersion}", RestoreFails([.. "IGSNAP"u8, 1, 0, 1, 2, 3]).Message);
+    }
+
+    [Fact]
+    public void SnapshotsSavedInTheEarlierFormatStillRestore()
+    {
+        // Version 2 kept the body in one zstd frame; snapshots saved by it (in grain storage, say) must still restore.
+        using var original = new IsolatedRuntime(TestHosts.Shared);
+        Populate(original, counter: 9);
+        var current = original.CaptureSnapshot();
+        var (header, body) = ReadFrames(current);
+        Assert.Equal(3, header.Version);
+
+        using var compressor = new ZstdSharp.Compressor(1);
+        var earlier = Relabel(current, header, version: 2, compressor.Wrap(body).ToArray());
+        using var restored = IsolatedRuntime.Restore(TestHosts.Shared, earlier);
+
+        Assert.Equal("9|answer=42,name=snapshot", Describe(restored));
+    }
+
+    [Fact]
+    public void AFrameTableThatDoesNotAddUpIsRefused()
+    {
+        var snapshot = SmallSnapshot();
+        var header = SandboxSnapshot.ReadHeader(snapshot);
+        var compressed = snapshot.AsSpan(header.BodyStart, header.CompressedLength).ToArray();
+
+        var tooMany = compressed.ToArray();
+        tooMany[0] = 200;
+        var shortBody = compressed.ToArray();
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(shortBody.AsSpan(5), System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(shortBody.AsSpan(5)) - 1);
+
+        Assert.Contains("body cannot be decompressed", RestoreFails(Relabel(snapshot, header, version: 3, tooMany)).Message);
+        Assert.Contains("body cannot be decompressed", RestoreFails(Relabel(snapshot, header, version: 3, shortBody)).Message);
+    }
+
+    /// <summary>A version 3 snapshot's header and its whole body (its frames decompressed and put together).</summary>
+    private static (SnapshotHeader Header, byte[] Body) ReadFrames(byte[] snapshot)
+    {
+        var header = SandboxSnapshot.ReadHeader(snapshot);
+        var region = snapshot.AsSpan(header.BodyStart, header.CompressedLength);
+        var frames = region[0];
+        var body = new List<byte>();
+        var at = 1 + (frames * 8);
+        using var decompressor = new ZstdSharp.Decompressor();
+        for (var i = 0; i < frames; i++)
+        {
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(region[(1 + (i * 8))..]);
+            body.AddRange(decompressor.Unwrap(region.Slice(at, length)).ToArray());
+            at += length;
+        }
+        return (header, body.ToArray());
+    }
+
+    /// <summary>The snapshot with another version and compressed region (the header's last field is the region's length), checksum redone.</summary>
+    private static byte[] Relabel(byte[] snapshot, SnapshotHeader header, ushort version, byte[] region)
+    {
+        var bytes = new List<byte>(snapshot[..header.BodyStart]);
+        bytes[6] = (byte)version;
+        bytes[7] = (byte)(version >> 8);
+        var length = BitConverter.GetBytes(region.Length);
+        for (var i = 0; i < 4; i++)
+        {
+            bytes[header.BodyStart - 4 + i] = length[i];
+        }
+        bytes.AddRange(region);
+        bytes.AddRange(BitConverter.GetBytes(System.IO.Hashing.XxHash64.HashToUInt64(bytes.ToArray())));
+        return bytes.ToArray();
     }
 
     [Fact]

@@ -15,13 +15,16 @@ namespace IsolateGrains.Engine.Snapshots;
 /// <remarks>
 /// <para>The binary format (little-endian; strings are UTF-8 with a 7-bit-encoded length, as <see cref="BinaryWriter"/> writes them):</para>
 /// <code>
-/// header   "IGSNAP" u16 version=2
+/// header   "IGSNAP" u16 version=3
 ///          string imageKey       the module cache key of the image (what went into it)
 ///          string imageHash      XxHash128 of the image's memory (its bytes: builds of one key differ)
 ///          string runtimeVersion the Mono runtime pack version
 ///          i64 memoryBytes       i32 pageSize   i32 changedPages
-///          i64 bodyLength (uncompressed)        i32 compressedLength
-/// body     zstd of:
+///          i64 bodyLength (uncompressed)        i32 compressedLength (of everything up to the trailer)
+/// frames   u8 frameCount, frameCount × (i32 compressed length, i32 body length), then the frames: the body cut
+///          in consecutive parts, each compressed on its own, so that parts compress and decompress in parallel
+///          (version 2: the body as one zstd frame, no table)
+/// body     the concatenation of the frames' contents:
 ///          i32 globalCount, then per global: i32 index, u8 value type, i64 bits
 ///          changedPages × i32 page index (ascending)
 ///          changedPages × u64 chunk mask: bit c set when chunk c (pageSize / 64 bytes) of the page changed
@@ -41,8 +44,19 @@ namespace IsolateGrains.Engine.Snapshots;
 /// </remarks>
 internal sealed class SandboxSnapshot : IDisposable
 {
-    /// <summary>The format version this code writes and reads (2: chunks may be stored as they are, not only XOR the image).</summary>
-    public const ushort FormatVersion = 2;
+    /// <summary>
+    /// The format version this code writes (3: the body in several zstd frames). It also reads version 2 (one frame;
+    /// chunks may be stored as they are, not only XOR the image), so snapshots saved before stay restorable.
+    /// </summary>
+    public const ushort FormatVersion = 3;
+
+    /// <summary>The oldest format version this code reads.</summary>
+    public const ushort OldestReadableVersion = 2;
+
+    // Bodies from this size on are cut into one frame per core (up to MaxFrames), compressed and decompressed in
+    // parallel: on two cores, decompressing a 930 KB body took ~2 ms of a ~5 ms restore.
+    private const int ParallelBodyLength = 128 * 1024;
+    private const int MaxFrames = 8;
 
     /// <summary>
     /// The page size snapshots are taken in: the granularity of copy-on-write and of the page map. Measured on a
@@ -175,7 +189,7 @@ internal sealed class SandboxSnapshot : IDisposable
         // of three pieces took 7.3 ms instead of 4.2 ms (the stream copies its input into its window), far
         // more than copying the chunks here. Only the result is a new array.
         var body = ArrayPool<byte>.Shared.Rent(Math.Max(bodyLength, 1));
-        var buffer = ArrayPool<byte>.Shared.Rent(Compressor.GetCompressBound(bodyLength) + 4096 + sizeof(ulong));
+        var buffer = ArrayPool<byte>.Shared.Rent(Compressor.GetCompressBound(bodyLength) + (MaxFrames * Compressor.GetCompressBound(0)) + 4096 + sizeof(ulong));
         try
         {
             prefix.GetBuffer().AsSpan(0, (int)prefix.Length).CopyTo(body);
@@ -188,16 +202,7 @@ internal sealed class SandboxSnapshot : IDisposable
                 WriteHeader(writer, header);
             }
             var bodyStart = (int)output.Position;
-            var compressor = ZstdContexts.RentCompressor();
-            int compressedLength;
-            try
-            {
-                compressedLength = compressor.Wrap(body.AsSpan(0, bodyLength), buffer.AsSpan(bodyStart));
-            }
-            finally
-            {
-                ZstdContexts.Return(compressor);
-            }
+            var compressedLength = CompressFrames(body.AsSpan(0, bodyLength), ref buffer, bodyStart);
             var position = bodyStart + compressedLength;
             // The compressed length is the header's last field: fill it in now that it is known.
             BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(bodyStart - sizeof(int)), compressedLength);
@@ -212,6 +217,113 @@ internal sealed class SandboxSnapshot : IDisposable
     }
 
     /// <summary>
+    /// Writes the frame table and the frames of <paramref name="body"/> into <paramref name="output"/> from
+    /// <paramref name="start"/>; returns the bytes written. Frames are compressed in parallel, each into its own
+    /// stretch of the buffer, then moved together.
+    /// </summary>
+    private static int CompressFrames(ReadOnlySpan<byte> body, ref byte[] output, int start)
+    {
+        var frames = body.Length >= ParallelBodyLength ? Math.Clamp(Environment.ProcessorCount, 1, MaxFrames) : 1;
+        var parts = new (int Start, int Length)[frames];
+        for (var i = 0; i < frames; i++)
+        {
+            var from = (int)((long)body.Length * i / frames);
+            parts[i] = (from, (int)((long)body.Length * (i + 1) / frames) - from);
+        }
+        var table = 1 + (frames * 2 * sizeof(int));
+        var slots = new int[frames];
+        var slot = start + table;
+        for (var i = 0; i < frames; i++)
+        {
+            slots[i] = slot;
+            slot += Compressor.GetCompressBound(parts[i].Length);
+        }
+        var compressed = new int[frames];
+        var bytes = output;
+        var source = body.ToArray(); // a span cannot cross into the parallel loop; the copy is small next to compressing
+        Parallel.For(0, frames, i =>
+        {
+            var compressor = ZstdContexts.RentCompressor();
+            try
+            {
+                compressed[i] = compressor.Wrap(source.AsSpan(parts[i].Start, parts[i].Length), bytes.AsSpan(slots[i], Compressor.GetCompressBound(parts[i].Length)));
+            }
+            finally
+            {
+                ZstdContexts.Return(compressor);
+            }
+        });
+        output[start] = (byte)frames;
+        var at = start + table;
+        for (var i = 0; i < frames; i++)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(output.AsSpan(start + 1 + (i * 8)), compressed[i]);
+            BinaryPrimitives.WriteInt32LittleEndian(output.AsSpan(start + 1 + (i * 8) + 4), parts[i].Length);
+            output.AsSpan(slots[i], compressed[i]).CopyTo(output.AsSpan(at));
+            at += compressed[i];
+        }
+        return at - start;
+    }
+
+    /// <summary>
+    /// Decompresses the body of <paramref name="snapshot"/> (of <paramref name="header"/>'s version) into
+    /// <paramref name="body"/>; version 3's frames in parallel. Throws <see cref="InvalidDataException"/> or
+    /// <see cref="ZstdException"/> for damaged data.
+    /// </summary>
+    private static void DecompressFrames(SnapshotHeader header, byte[] snapshot, byte[] body)
+    {
+        var compressed = snapshot.AsSpan(header.BodyStart, header.CompressedLength);
+        var bodyLength = (int)header.BodyLength;
+        if (header.Version == 2)
+        {
+            DecompressFrame(snapshot, header.BodyStart, header.CompressedLength, body, 0, bodyLength);
+            return;
+        }
+        var frames = compressed.IsEmpty ? 0 : compressed[0];
+        var table = 1 + (frames * 2 * sizeof(int));
+        if (frames is < 1 or > MaxFrames || compressed.Length < table)
+        {
+            throw new InvalidDataException("impossible frame table");
+        }
+        var parts = new (int Source, int Compressed, int Target, int Length)[frames];
+        long source = header.BodyStart + table, target = 0;
+        for (var i = 0; i < frames; i++)
+        {
+            var compressedLength = BinaryPrimitives.ReadInt32LittleEndian(compressed[(1 + (i * 8))..]);
+            var length = BinaryPrimitives.ReadInt32LittleEndian(compressed[(1 + (i * 8) + 4)..]);
+            if (compressedLength < 0 || length < 0)
+            {
+                throw new InvalidDataException("impossible frame sizes");
+            }
+            parts[i] = ((int)source, compressedLength, (int)target, length);
+            source += compressedLength;
+            target += length;
+        }
+        if (source != header.BodyStart + header.CompressedLength || target != bodyLength)
+        {
+            throw new InvalidDataException("its frames do not add up to its body");
+        }
+        Parallel.For(0, frames, i => DecompressFrame(snapshot, parts[i].Source, parts[i].Compressed, body, parts[i].Target, parts[i].Length));
+    }
+
+    private static void DecompressFrame(byte[] snapshot, int start, int length, byte[] body, int target, int bodyLength)
+    {
+        var decompressor = ZstdContexts.RentDecompressor();
+        try
+        {
+            var written = decompressor.Unwrap(snapshot.AsSpan(start, length), body.AsSpan(target, bodyLength));
+            if (written != bodyLength)
+            {
+                throw new InvalidDataException($"a part of its body decompresses to {written:N0} bytes, not the {bodyLength:N0} announced");
+            }
+        }
+        finally
+        {
+            ZstdContexts.Return(decompressor);
+        }
+    }
+
+    /// <summary>
     /// Reads and checks a snapshot's header, length and checksum without decompressing its body.
     /// Throws an <see cref="IsolatedException"/> that says what is wrong with a truncated, corrupt or foreign one.
     /// </summary>
@@ -222,9 +334,9 @@ internal sealed class SandboxSnapshot : IDisposable
             throw Invalid("it does not start like a sandbox snapshot (not an IsolateGrains snapshot, or damaged at its start)");
         }
         var version = BinaryPrimitives.ReadUInt16LittleEndian(snapshot[Magic.Length..]);
-        if (version != FormatVersion)
+        if (version is < OldestReadableVersion or > FormatVersion)
         {
-            throw new IsolatedException($"The snapshot cannot be restored: it is in snapshot format version {version}, this host reads version {FormatVersion}.");
+            throw new IsolatedException($"The snapshot cannot be restored: it is in snapshot format version {version}, this host reads versions {OldestReadableVersion} to {FormatVersion}.");
         }
 
         SnapshotHeader header;
@@ -270,7 +382,7 @@ internal sealed class SandboxSnapshot : IDisposable
         {
             throw Invalid("it is corrupt (its checksum does not match its content)");
         }
-        return header with { BodyStart = bodyStart, TotalLength = snapshot.Length };
+        return header with { Version = version, BodyStart = bodyStart, TotalLength = snapshot.Length };
     }
 
     /// <summary>
@@ -294,28 +406,23 @@ internal sealed class SandboxSnapshot : IDisposable
     /// <see cref="SnapshotIdentity.EnsureCompatibleWith"/>); throws an <see cref="IsolatedException"/> that
     /// says what is wrong. Dispose the result when done with it.
     /// </summary>
-    public static SandboxSnapshot Decode(ReadOnlySpan<byte> snapshot)
+    public static SandboxSnapshot Decode(byte[] snapshot)
     {
         var header = ReadHeader(snapshot);
-        var body = ArrayPool<byte>.Shared.Rent((int)header.BodyLength);
+        var body = ArrayPool<byte>.Shared.Rent(Math.Max((int)header.BodyLength, 1));
         try
         {
-            var decompressor = ZstdContexts.RentDecompressor();
             try
             {
-                var written = decompressor.Unwrap(snapshot.Slice(header.BodyStart, header.CompressedLength), body.AsSpan(0, (int)header.BodyLength));
-                if (written != header.BodyLength)
-                {
-                    throw Invalid($"its body decompresses to {written:N0} bytes, not the {header.BodyLength:N0} its header announces");
-                }
+                DecompressFrames(header, snapshot, body);
             }
-            catch (ZstdException e)
+            catch (AggregateException e) when (e.InnerExceptions.All(inner => inner is ZstdException or InvalidDataException))
+            {
+                throw Invalid("its body cannot be decompressed", e.InnerExceptions[0]);
+            }
+            catch (Exception e) when (e is ZstdException or InvalidDataException)
             {
                 throw Invalid("its body cannot be decompressed", e);
-            }
-            finally
-            {
-                ZstdContexts.Return(decompressor);
             }
             return ReadBody(header, body);
         }
@@ -397,7 +504,7 @@ internal sealed class SandboxSnapshot : IDisposable
     private static void WriteHeader(BinaryWriter writer, SnapshotHeader header)
     {
         writer.Write(Magic);
-        writer.Write(FormatVersion);
+        writer.Write(header.Version);
         writer.Write(header.Identity.ImageKey);
         writer.Write(header.Identity.ImageHash);
         writer.Write(header.Identity.RuntimeVersion);

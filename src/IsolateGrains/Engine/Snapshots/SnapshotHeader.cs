@@ -15,6 +15,9 @@ internal sealed record SnapshotHeader(
     long BodyLength,
     int CompressedLength)
 {
+    /// <summary>The format version (see <see cref="SandboxSnapshot.FormatVersion"/>).</summary>
+    public ushort Version { get; init; } = SandboxSnapshot.FormatVersion;
+
     /// <summary>Where the compressed body starts in the snapshot.</summary>
     public int BodyStart { get; init; }
 
