@@ -23,15 +23,16 @@ public static class DotNetIsolatorHost
     /// <exception cref="HostCallbackException">No such callback, or it failed on the host.</exception>
     public static T Invoke<T>(string name, params object?[] args)
     {
-        // Read straight from the channel's buffer: the value is deserialized before anything else can use it.
+        // Primitive results are read straight from the channel's buffer (no user code runs while they are read).
         var reply = Send(HostRequestKind.InvokeCallback, name, args, operation: null);
         var head = reply.Span;
         if (head.Length > 2 && head[0] == 0x92 && head[1] == MessagePackCode.True && PrimitiveValueReader.TryRead<T>(head[2..], out var value))
         {
             return value;
         }
-        var reader = OpenReply(name, reply);
-        return MessagePackSerializer.Deserialize<T>(ref reader, IsolatedSerializer.Options);
+        // The serializer may run the user's code (a setter, a constructor, an assembly load) that calls the host,
+        // which reuses the channel's buffer the reply is in: it reads from a copy.
+        return MessagePackSerializer.Deserialize<T>(ReplyValue(name, reply).ToArray(), IsolatedSerializer.Options);
     }
 
     /// <summary>Calls a host callback that takes and returns byte arrays, with no object serialization.</summary>

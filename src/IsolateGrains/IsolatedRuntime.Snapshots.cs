@@ -33,11 +33,11 @@ public sealed partial class IsolatedRuntime
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(snapshot);
-        // Decompressing the snapshot and instantiating the bare sandbox it lands in do not depend on each other:
-        // a pool thread starts the sandbox while this one decodes. Whichever reaches the Lazy first builds it, so
-        // a busy pool costs nothing but the overlap.
-        var fresh = new Lazy<IsolatedRuntime>(() => new IsolatedRuntime(host, name, warmStart: false), LazyThreadSafetyMode.ExecutionAndPublication);
-        ThreadPool.UnsafeQueueUserWorkItem(static lazy => _ = lazy.IsValueCreated || TryCreate(lazy), fresh, preferLocal: false);
+        // Decompressing the snapshot and instantiating the bare sandbox it lands in do not depend on each other: a
+        // pool thread starts the sandbox while this one decodes, if it gets to it first. Only this thread ever
+        // waits, and nothing is instantiated for a snapshot that fails to decode before the pool thread started.
+        var start = new RestoreStart();
+        ThreadPool.UnsafeQueueUserWorkItem(static work => work.Start.RunOnPool((work.Host, work.Name)), (Start: start, Host: host, Name: name), preferLocal: false);
         SandboxSnapshot decoded;
         try
         {
@@ -45,16 +45,12 @@ public sealed partial class IsolatedRuntime
         }
         catch
         {
-            // Take the sandbox (made now if the pool has not) and drop it, so none is left behind.
-            if (TryCreate(fresh))
-            {
-                fresh.Value.Dispose();
-            }
+            start.Abandon();
             throw;
         }
         using (decoded)
         {
-            var runtime = fresh.Value;
+            var runtime = start.Take(host, name);
             try
             {
                 runtime._sandbox.ApplySnapshot(decoded);
@@ -68,17 +64,43 @@ public sealed partial class IsolatedRuntime
         }
     }
 
-    /// <summary>Builds the lazy runtime; false if building it failed (the Lazy keeps the exception for its next reader).</summary>
-    private static bool TryCreate(Lazy<IsolatedRuntime> lazy)
+    /// <summary>Who instantiates the sandbox a snapshot is restored into: the pool thread, if it claims it first, or the caller.</summary>
+    private sealed class RestoreStart
     {
-        try
+        private const int Unclaimed = 0, ClaimedByPool = 1, ClaimedByCaller = 2;
+        private readonly TaskCompletionSource<IsolatedRuntime> _made = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _claim;
+
+        /// <summary>The caller's turn: the pool thread's sandbox, or one made now if the pool never started.</summary>
+        public IsolatedRuntime Take(IsolatedRuntimeHost host, string? name) =>
+            Interlocked.CompareExchange(ref _claim, ClaimedByCaller, Unclaimed) == Unclaimed
+                ? new IsolatedRuntime(host, name, warmStart: false)
+                : _made.Task.GetAwaiter().GetResult();
+
+        /// <summary>The snapshot was bad: no sandbox is wanted (one the pool thread is making is disposed when done).</summary>
+        public void Abandon()
         {
-            _ = lazy.Value;
-            return true;
+            if (Interlocked.CompareExchange(ref _claim, ClaimedByCaller, Unclaimed) == ClaimedByPool)
+            {
+                _made.Task.ContinueWith(static made => made.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            }
         }
-        catch (Exception)
+
+        /// <summary>The pool thread's turn.</summary>
+        public void RunOnPool((IsolatedRuntimeHost Host, string? Name) what)
         {
-            return false;
+            if (Interlocked.CompareExchange(ref _claim, ClaimedByPool, Unclaimed) != Unclaimed)
+            {
+                return;
+            }
+            try
+            {
+                _made.SetResult(new IsolatedRuntime(what.Host, what.Name, warmStart: false));
+            }
+            catch (Exception e)
+            {
+                _made.SetException(e);
+            }
         }
     }
 

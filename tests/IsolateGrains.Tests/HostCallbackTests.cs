@@ -102,6 +102,44 @@ public sealed class HostCallbackTests : IDisposable
         return results;
     }
 
+    [Fact]
+    public void IntegersReachObjectParametersAsTheSerializerWritesThem()
+    {
+        // The guest encodes primitive arguments itself; a callback taking object must see the types MessagePack's own
+        // writer would give (200 arrives as a byte, as it always has), and arrays that merely pass "is byte[]" are
+        // not sent as binary.
+        long[] values = [0, 127, 128, 200, 255, 256, 65535, 65536, uint.MaxValue, uint.MaxValue + 1L, -1, -32, -33, -128, -129, -32768, -32769, int.MinValue, int.MinValue - 1L];
+        _runtime.RegisterCallback("type", (object? value) => value is null ? "null" : $"{value.GetType().Name}:{value}");
+        _runtime.RegisterCallback("signed", (sbyte[] values) => string.Join(",", values));
+        _runtime.RegisterCallback("shades", (Shade[] shades) => string.Join(",", shades));
+
+        var seen = _runtime.Invoke(() => TypesInGuest(values));
+        var signed = _runtime.Invoke(() => DotNetIsolatorHost.Invoke<string>("signed", new sbyte[] { 1, -1, -128 }));
+        var shades = _runtime.Invoke(() => DotNetIsolatorHost.Invoke<string>("shades", new[] { Shade.Light, Shade.Dark }));
+
+        var expected = values.Concat(values.Where(v => v is >= int.MinValue and <= int.MaxValue)).Select(v =>
+        {
+            var viaWriter = MessagePack.MessagePackSerializer.Deserialize<object>(MessagePack.MessagePackSerializer.Serialize(v), IsolateGrains.Protocol.IsolatedSerializer.Options)!;
+            return $"{viaWriter.GetType().Name}:{viaWriter}";
+        });
+        Assert.Equal(expected, seen);
+        Assert.Equal("1,-1,-128", signed);
+        Assert.Equal("Light,Dark", shades);
+    }
+
+    /// <summary>An enum one byte wide: an array of it passes "is byte[]".</summary>
+    public enum Shade : byte
+    {
+        /// <summary>Light.</summary>
+        Light = 1,
+
+        /// <summary>Dark.</summary>
+        Dark = 200,
+    }
+
+    private static string[] TypesInGuest(long[] values) =>
+        values.Select(v => DotNetIsolatorHost.Invoke<string>("type", v)).Concat(values.Where(v => v is >= int.MinValue and <= int.MaxValue).Select(v => DotNetIsolatorHost.Invoke<string>("type", (int)v))).ToArray();
+
     // Run in the sandbox (a lambda sent there cannot hold nested lambdas, so the loops live here).
     private static string[] DescribeInGuest(int[] ints, long[] longs) =>
         ints.Select((i, n) => DotNetIsolatorHost.Invoke<string>("describe", i, longs[n % longs.Length], n * -1.5e-300, n % 2 == 0)).ToArray();

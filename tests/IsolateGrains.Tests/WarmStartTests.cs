@@ -88,6 +88,28 @@ public sealed class WarmStartTests
     }
 
     [Fact]
+    public async Task PreparingLambdasWhoseDefaultResultsWouldRunUserCodeRunsNone()
+    {
+        // A default (UserStruct, int) is written through the struct's getters; a class with its own formatter is
+        // written (even when null) by that formatter: the rehearsal must write neither.
+        using var host = TestHosts.Create().WithBinDirectoryAssemblyLoader();
+        var offset = 0;
+        Func<(CountingReading, int)> pair = () => (new CountingReading { Offset = offset }, offset);
+        Func<CountedByFormatter> formatted = () => new CountedByFormatter();
+        await host.PrepareAsync(pair, formatted);
+
+        using (var runtime = new IsolatedRuntime(host))
+        {
+            Assert.NotNull(runtime.SandboxForTests.Template);
+            Assert.Equal(1, runtime.Invoke(pair).Item1.Count);
+        }
+        using (var runtime = new IsolatedRuntime(host))
+        {
+            Assert.Equal(1, runtime.Invoke(formatted).Count);
+        }
+    }
+
+    [Fact]
     public async Task EachTemplateBuildsOnThePreviousOne()
     {
         using var host = TestHosts.Create().WithBinDirectoryAssemblyLoader();
@@ -193,6 +215,26 @@ public struct CountingReading
         readonly get => DotNetIsolatorHost.IsInSandbox ? WarmStartState.Next() + Offset : _count;
         set => _count = value;
     }
+}
+
+/// <summary>A class written by its own formatter, which counts its calls in <see cref="WarmStartState"/> (inside the sandbox).</summary>
+[MessagePack.MessagePackFormatter(typeof(CountingFormatter))]
+public sealed class CountedByFormatter
+{
+    /// <summary>What the formatter counted when this was written.</summary>
+    public int Count { get; init; }
+}
+
+/// <summary>Writes a <see cref="CountedByFormatter"/> as the number of times it has written one in this sandbox.</summary>
+public sealed class CountingFormatter : MessagePack.Formatters.IMessagePackFormatter<CountedByFormatter?>
+{
+    /// <inheritdoc />
+    public void Serialize(ref MessagePack.MessagePackWriter writer, CountedByFormatter? value, MessagePack.MessagePackSerializerOptions options) =>
+        writer.Write(DotNetIsolatorHost.IsInSandbox ? WarmStartState.Next() : value?.Count ?? 0);
+
+    /// <inheritdoc />
+    public CountedByFormatter? Deserialize(ref MessagePack.MessagePackReader reader, MessagePack.MessagePackSerializerOptions options) =>
+        new() { Count = reader.ReadInt32() };
 }
 
 /// <summary>Statics that live inside sandboxes (each sandbox has its own).</summary>

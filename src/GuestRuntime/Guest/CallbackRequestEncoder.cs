@@ -7,13 +7,15 @@ namespace IsolateGrains.Guest;
 /// Encodes the common callback request, <c>[kind, name, [args...], operation?]</c> with arguments that are all null,
 /// bool, int, long, double, string or byte[], straight into a span. In the guest's interpreter, MessagePackWriter's
 /// machinery (buffer writer, span bookkeeping, flush) costs about as much as the host's whole handling of a callback;
-/// these few shapes are written directly instead. The bytes are plain MessagePack, the same forms MessagePackWriter
-/// writes for these values; requests with any other argument are left to it.
+/// these few shapes are written directly instead. The bytes are the same MessagePackWriter writes for these values
+/// (integers in their smallest form, unsigned when not negative: a host callback taking <c>object</c> sees the same
+/// types either way); requests with any other argument are left to it.
 /// </summary>
 internal static class CallbackRequestEncoder
 {
-    // Requests larger than this are left to MessagePackWriter, which grows its buffer as it goes.
-    private const long LargestMeasured = 16 * 1024 * 1024;
+    // Requests that may be larger than this are left to MessagePackWriter, which grows its buffer as it goes (the
+    // estimate for a string is three bytes a character).
+    private const long LargestMeasured = 64 * 1024;
 
     /// <summary>The most bytes the request can take, or -1 when an argument is not one of the handled types (or the request is large).</summary>
     public static int MeasureOrNegative(ReadOnlySpan<byte> name, object?[] args)
@@ -35,7 +37,8 @@ internal static class CallbackRequestEncoder
                 case string text:
                     size += 5 + 3L * (text.Length + 1); // Encoding.UTF8.GetMaxByteCount, without its overflow check
                     break;
-                case byte[] bytes:
+                case byte[] bytes when bytes.GetType() == typeof(byte[]):
+                    // Exactly byte[]: arrays of sbyte or of byte-sized enums pass "is byte[]" too, but are not binary.
                     size += 5 + bytes.Length;
                     break;
                 default:
@@ -68,13 +71,8 @@ internal static class CallbackRequestEncoder
                 case int value:
                     WriteInteger(destination, ref at, value);
                     break;
-                case long value when value is >= int.MinValue and <= int.MaxValue:
-                    WriteInteger(destination, ref at, (int)value);
-                    break;
                 case long value:
-                    destination[at++] = 0xd3;
-                    BinaryPrimitives.WriteInt64BigEndian(destination[at..], value);
-                    at += 8;
+                    WriteInteger(destination, ref at, value);
                     break;
                 case double value:
                     destination[at++] = 0xcb;
@@ -84,7 +82,7 @@ internal static class CallbackRequestEncoder
                 case string text:
                     WriteString(destination, ref at, text);
                     break;
-                case byte[] bytes:
+                case byte[] bytes when bytes.GetType() == typeof(byte[]):
                     WriteBinaryHeader(destination, ref at, bytes.Length);
                     bytes.CopyTo(destination[at..]);
                     at += bytes.Length;
@@ -120,21 +118,55 @@ internal static class CallbackRequestEncoder
         }
     }
 
-    private static void WriteInteger(Span<byte> destination, ref int at, int value)
+    /// <summary>An integer in the form MessagePackWriter.Write(long) gives it: the smallest, unsigned when not negative.</summary>
+    private static void WriteInteger(Span<byte> destination, ref int at, long value)
     {
-        if (value is >= 0 and <= 0x7f)
+        switch (value)
         {
-            destination[at++] = (byte)value; // positive fixint
-        }
-        else if (value is < 0 and >= -32)
-        {
-            destination[at++] = unchecked((byte)value); // negative fixint (0xe0-0xff)
-        }
-        else
-        {
-            destination[at++] = 0xd2;
-            BinaryPrimitives.WriteInt32BigEndian(destination[at..], value);
-            at += 4;
+            case >= 0 and <= 0x7f:
+                destination[at++] = (byte)value; // positive fixint
+                break;
+            case >= 0 and <= byte.MaxValue:
+                destination[at++] = 0xcc;
+                destination[at++] = (byte)value;
+                break;
+            case >= 0 and <= ushort.MaxValue:
+                destination[at++] = 0xcd;
+                BinaryPrimitives.WriteUInt16BigEndian(destination[at..], (ushort)value);
+                at += 2;
+                break;
+            case >= 0 and <= uint.MaxValue:
+                destination[at++] = 0xce;
+                BinaryPrimitives.WriteUInt32BigEndian(destination[at..], (uint)value);
+                at += 4;
+                break;
+            case >= 0:
+                destination[at++] = 0xcf;
+                BinaryPrimitives.WriteUInt64BigEndian(destination[at..], (ulong)value);
+                at += 8;
+                break;
+            case >= -32:
+                destination[at++] = unchecked((byte)value); // negative fixint (0xe0-0xff)
+                break;
+            case >= sbyte.MinValue:
+                destination[at++] = 0xd0;
+                destination[at++] = unchecked((byte)value);
+                break;
+            case >= short.MinValue:
+                destination[at++] = 0xd1;
+                BinaryPrimitives.WriteInt16BigEndian(destination[at..], (short)value);
+                at += 2;
+                break;
+            case >= int.MinValue:
+                destination[at++] = 0xd2;
+                BinaryPrimitives.WriteInt32BigEndian(destination[at..], (int)value);
+                at += 4;
+                break;
+            default:
+                destination[at++] = 0xd3;
+                BinaryPrimitives.WriteInt64BigEndian(destination[at..], value);
+                at += 8;
+                break;
         }
     }
 

@@ -17,6 +17,7 @@ internal static class CompiledInvoker
     public static Func<object?, object?[], object?>? TryCompile(MethodInfo method, ParameterInfo[] parameters)
     {
         if (!RuntimeFeature.IsDynamicCodeSupported || method.ContainsGenericParameters || method.DeclaringType is not { } owner
+            || method.CallingConvention.HasFlag(CallingConventions.VarArgs)
             || (!method.IsStatic && owner.IsValueType) || !Handled(method.ReturnType)
             || parameters.Any(p => !Handled(p.ParameterType)))
         {
@@ -51,8 +52,9 @@ internal static class CompiledInvoker
             il.Emit(OpCodes.Ret);
             return invoker.CreateDelegate<Func<object?, object?[], object?>>();
         }
-        catch (Exception e) when (e is NotSupportedException or PlatformNotSupportedException or InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // Whatever stops the emitter (a type that does not load, say) leaves the call to reflection.
             return null;
         }
     }

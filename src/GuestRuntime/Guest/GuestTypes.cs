@@ -232,6 +232,7 @@ internal sealed class MethodPlan(MethodInfo method)
     private const int CallsBeforeCompiling = 2;
     private int _calls;
     private Func<object?, object?[], object?>? _compiled;
+    private bool _compiledProven;
     private bool[]? _acceptsNull;
 
     /// <summary>
@@ -247,7 +248,21 @@ internal sealed class MethodPlan(MethodInfo method)
         }
         if (_compiled is not null && Fits(values))
         {
-            return _compiled(target, values);
+            if (_compiledProven)
+            {
+                return _compiled(target, values);
+            }
+            try
+            {
+                var result = _compiled(target, values);
+                _compiledProven = true;
+                return result;
+            }
+            catch (InvalidProgramException)
+            {
+                // The runtime refused the emitted code on its first run: reflection from now on (the method never ran).
+                _compiled = null;
+            }
         }
         // Reflection also converts what the compiled call cannot (an int to an enum parameter, say) and words the
         // errors of arguments that do not fit.

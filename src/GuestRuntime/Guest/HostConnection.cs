@@ -13,7 +13,13 @@ namespace IsolateGrains.Guest;
 internal static unsafe class HostConnection
 {
     private static SafeFileHandle? s_device;
-    private static byte[] s_buffer = new byte[16 * 1024];
+    private const int InitialBufferSize = 16 * 1024;
+
+    // A buffer grown for one large request or reply is dropped at the next exchange (by then the reply it held is
+    // no longer valid): kept, its pages would ride along in every snapshot and fork of the sandbox.
+    private const int KeptBufferLimit = 64 * 1024;
+
+    private static byte[] s_buffer = new byte[InitialBufferSize];
     private static bool s_directUnavailable;
 
     /// <summary>
@@ -30,6 +36,7 @@ internal static unsafe class HostConnection
             request.CopyTo(own.AsSpan(4));
             return ExchangeIn(ref own, request.Length);
         }
+        DropLargeBuffer();
         if (s_buffer.Length < request.Length + 4)
         {
             s_buffer = new byte[request.Length + 4];
@@ -49,6 +56,7 @@ internal static unsafe class HostConnection
         {
             return null;
         }
+        DropLargeBuffer();
         s_writer.Start();
         return s_writer;
     }
@@ -59,6 +67,14 @@ internal static unsafe class HostConnection
         var length = s_writer.Written;
         s_writer.Stop();
         return ExchangeIn(ref s_buffer, length);
+    }
+
+    private static void DropLargeBuffer()
+    {
+        if (s_buffer.Length > KeptBufferLimit)
+        {
+            s_buffer = new byte[InitialBufferSize];
+        }
     }
 
     /// <summary>Drops the request being written (its serialization failed).</summary>
@@ -106,9 +122,19 @@ internal static unsafe class HostConnection
 
         public void Advance(int count) => Written += count;
 
-        public Memory<byte> GetMemory(int sizeHint = 0) => s_buffer.AsMemory(Reserve(sizeHint));
+        // Reserve first, then read the field: Reserve may replace the buffer (s_buffer.AsSpan(Reserve(n)) would read
+        // the old one before the call, and hand out a span of it).
+        public Memory<byte> GetMemory(int sizeHint = 0)
+        {
+            var start = Reserve(sizeHint);
+            return s_buffer.AsMemory(start);
+        }
 
-        public Span<byte> GetSpan(int sizeHint = 0) => s_buffer.AsSpan(Reserve(sizeHint));
+        public Span<byte> GetSpan(int sizeHint = 0)
+        {
+            var start = Reserve(sizeHint);
+            return s_buffer.AsSpan(start);
+        }
 
         private int Reserve(int sizeHint)
         {

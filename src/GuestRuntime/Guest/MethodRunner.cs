@@ -38,6 +38,25 @@ internal abstract class MethodRunner(MethodInfo method)
         }
     }
 
+    /// <summary>
+    /// True when writing <paramref name="type"/>'s default value runs none of the user's code: null for a class
+    /// (unless the class names its own formatter), a primitive, an enum, a null <see cref="Nullable{T}"/>, or a
+    /// struct of the core library whose type arguments are all inert themselves. A user struct is not: its
+    /// formatter reads its properties, which are the user's code; nor is <c>(UserStruct, int)</c>.
+    /// </summary>
+    internal static bool DefaultIsInert(Type type)
+    {
+        if (!type.IsValueType)
+        {
+            return !type.IsDefined(typeof(MessagePackFormatterAttribute), inherit: true);
+        }
+        if (type.IsPrimitive || type.IsEnum || Nullable.GetUnderlyingType(type) is not null)
+        {
+            return true;
+        }
+        return type.Assembly == typeof(object).Assembly && (!type.IsGenericType || type.GetGenericArguments().All(DefaultIsInert));
+    }
+
     /// <summary>Builds the runner for <paramref name="method"/>, a parameterless method.</summary>
     public static MethodRunner Create(MethodInfo method)
     {
@@ -107,8 +126,7 @@ internal abstract class MethodRunner(MethodInfo method)
     {
         private readonly Func<TTarget, TResult> _call;
 
-        private static readonly bool s_defaultIsInert =
-            !typeof(TResult).IsValueType || typeof(TResult).Assembly == typeof(object).Assembly;
+        private static readonly bool s_defaultIsInert = DefaultIsInert(typeof(TResult));
 
         public InstanceFuncRunner(MethodInfo method) : base(method)
         {
@@ -119,8 +137,8 @@ internal abstract class MethodRunner(MethodInfo method)
         {
             if (target is null)
             {
-                // A rehearsal (see Rehearse): the path a call takes, without calling the method. A default user
-                // struct is not written: its formatter would run the struct's own property getters.
+                // A rehearsal (see Rehearse): the path a call takes, without calling the method. A default value whose
+                // writing would run the user's code is not written (see DefaultIsInert).
                 if (s_defaultIsInert)
                 {
                     WriteResult(output, default(TResult));
