@@ -18,7 +18,7 @@ public static class LoopbackServices
     /// <param name="purpose">Who needs it, for the message when redis-server is missing.</param>
     public static async Task<(ChildProcess Process, int Port)> StartRedisAsync(string purpose)
     {
-        var redisServer = FindOnPath("redis-server") ?? throw new InvalidOperationException(
+        var redisServer = FindOnPath("redis-server") ?? await InstallRedisServerAsync() ?? throw new InvalidOperationException(
             $"redis-server was not found on PATH. {purpose} a real Redis on loopback; install it with: apt-get install -y redis-server");
         var port = LocalPorts.Take(1)[0];
         var redis = ChildProcess.Start("redis", redisServer,
@@ -61,6 +61,52 @@ public static class LoopbackServices
         : Environment.GetEnvironmentVariable("DOTNET_ROOT") is { Length: > 0 } root && File.Exists(Path.Combine(root, "dotnet")) ? Path.Combine(root, "dotnet")
         : Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet" ? self
         : FindOnPath("dotnet") ?? "dotnet";
+
+    private static readonly SemaphoreSlim s_installing = new(1, 1);
+
+    /// <summary>
+    /// On a machine that has only the .NET SDK, installs redis-server with apt-get, as <c>.ci/run</c> does: only
+    /// where apt-get exists and this process runs as root (elsewhere the caller says how to install it). Where the
+    /// package starts a system service (systemd), that service is stopped and disabled again: these runs start
+    /// their own redis-server on a free port. Returns the installed binary, or null.
+    /// </summary>
+    private static async Task<string?> InstallRedisServerAsync()
+    {
+        if (!OperatingSystem.IsLinux() || Environment.UserName != "root" || FindOnPath("apt-get") is not { } aptGet)
+        {
+            return null;
+        }
+        await s_installing.WaitAsync();
+        try
+        {
+            if (FindOnPath("redis-server") is { } installed)
+            {
+                return installed;
+            }
+            var environment = new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" };
+            if (!await RunAsync(aptGet, ["install", "-y", "redis-server"], environment))
+            {
+                // A fresh machine may not have fetched the package lists yet.
+                await RunAsync(aptGet, ["update"], environment);
+                await RunAsync(aptGet, ["install", "-y", "redis-server"], environment);
+            }
+            if (Directory.Exists("/run/systemd/system") && FindOnPath("systemctl") is { } systemctl)
+            {
+                await RunAsync(systemctl, ["disable", "--now", "redis-server"], environment);
+            }
+            return FindOnPath("redis-server");
+        }
+        finally
+        {
+            s_installing.Release();
+        }
+    }
+
+    private static async Task<bool> RunAsync(string fileName, string[] arguments, IReadOnlyDictionary<string, string> environment)
+    {
+        using var process = ChildProcess.Start(Path.GetFileName(fileName), fileName, arguments, Path.GetTempPath(), environment);
+        return await process.WaitForExitAsync(TimeSpan.FromMinutes(5)) && process.ExitCode == 0;
+    }
 
     /// <summary>The first file named <paramref name="name"/> in a PATH directory, or null.</summary>
     public static string? FindOnPath(string name) =>
