@@ -213,15 +213,6 @@ public static class GuestCosts
         {
             Console.WriteLine("DynamicMethod: " + e.GetType().Name + ": " + e.Message);
         }
-        try
-        {
-            var offsetMethod = field.GetType().GetMethod("GetFieldOffset", BindingFlags.Instance | BindingFlags.NonPublic);
-            Console.WriteLine("GetFieldOffset: " + (offsetMethod is null ? "none" : offsetMethod.Invoke(field, null)));
-        }
-        catch (Exception e)
-        {
-            Console.WriteLine("GetFieldOffset: " + e.GetType().Name + ": " + e.Message);
-        }
         if (DotNetIsolatorHost.IsInSandbox)
         {
             Time("DotNetIsolatorHost.Invoke<int>(\"echo\", 41)", () => DotNetIsolatorHost.Invoke<int>("echo", 41));

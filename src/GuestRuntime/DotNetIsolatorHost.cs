@@ -25,8 +25,7 @@ public static class DotNetIsolatorHost
     {
         // Primitive results are read straight from the channel's buffer (no user code runs while they are read).
         var reply = Send(HostRequestKind.InvokeCallback, name, args, operation: null);
-        var head = reply.Span;
-        if (head.Length > 2 && head[0] == 0x92 && head[1] == MessagePackCode.True && PrimitiveValueReader.TryRead<T>(head[2..], out var value))
+        if (IsPlainSuccess(reply.Span) && PrimitiveValueReader.TryRead<T>(reply.Span[2..], out var value))
         {
             return value;
         }
@@ -89,26 +88,20 @@ public static class DotNetIsolatorHost
         EnsureInSandbox();
         args ??= [];
         var utf8Name = Utf8Name(name);
-        var size = CallbackRequestEncoder.MeasureOrNegative(utf8Name, args);
-        if (size >= 0 && HostConnection.BeginRequest() is { } direct)
-        {
-            // Primitive arguments only (no user code runs while writing): encoded without MessagePackWriter.
-            try
-            {
-                direct.Advance(CallbackRequestEncoder.Write(direct.GetSpan(size), (int)kind, utf8Name, args, operation));
-            }
-            catch
-            {
-                HostConnection.AbandonWrittenRequest();
-                throw;
-            }
-            return HostConnection.SendWrittenRequest();
-        }
         if (HostConnection.BeginRequest() is { } channel)
         {
             try
             {
-                Write(channel, kind, name, args, operation);
+                // Primitive arguments only (no user code runs while writing them) are encoded without MessagePackWriter.
+                var size = CallbackRequestEncoder.MeasureOrNegative(utf8Name, args);
+                if (size >= 0)
+                {
+                    channel.Advance(CallbackRequestEncoder.Write(channel.GetSpan(size), (int)kind, utf8Name, args, operation));
+                }
+                else
+                {
+                    Write(channel, kind, name, args, operation);
+                }
             }
             catch
             {
@@ -199,13 +192,14 @@ public static class DotNetIsolatorHost
         return reply[start..(reply.Length - (int)(reader.Sequence.Length - reader.Consumed))];
     }
 
+    /// <summary>True for <c>[true, value]</c> with the two-byte head every success has: the value starts at offset 2, no need to decode the head.</summary>
+    private static bool IsPlainSuccess(ReadOnlySpan<byte> reply) => reply.Length > 2 && reply[0] == 0x92 && reply[1] == MessagePackCode.True;
+
     /// <summary>Reads the head of <c>[true, value]</c> (or throws for <c>[false, message]</c>); the reader is left at the value.</summary>
     private static MessagePackReader OpenReply(string name, ReadOnlyMemory<byte> reply)
     {
-        var head = reply.Span;
-        if (head.Length > 2 && head[0] == 0x92 && head[1] == MessagePackCode.True)
+        if (IsPlainSuccess(reply.Span))
         {
-            // [true, value], the common case: no need to decode the head.
             return new MessagePackReader(reply[2..]);
         }
         var reader = new MessagePackReader(reply);

@@ -102,20 +102,10 @@ internal static class CallbackRequestEncoder
     {
         if (count <= 15)
         {
-            destination[at++] = (byte)(0x90 | count);
+            destination[at++] = (byte)(0x90 | count); // fixarray
+            return;
         }
-        else if (count <= ushort.MaxValue)
-        {
-            destination[at++] = 0xdc;
-            BinaryPrimitives.WriteUInt16BigEndian(destination[at..], (ushort)count);
-            at += 2;
-        }
-        else
-        {
-            destination[at++] = 0xdd;
-            BinaryPrimitives.WriteUInt32BigEndian(destination[at..], (uint)count);
-            at += 4;
-        }
+        WriteSizedHeader(destination, ref at, count, code8: null, code16: 0xdc, code32: 0xdd);
     }
 
     /// <summary>An integer in the form MessagePackWriter.Write(long) gives it: the smallest, unsigned when not negative.</summary>
@@ -187,43 +177,32 @@ internal static class CallbackRequestEncoder
     {
         if (length <= 31)
         {
-            destination[at++] = (byte)(0xa0 | length);
+            destination[at++] = (byte)(0xa0 | length); // fixstr
+            return;
         }
-        else if (length <= byte.MaxValue)
-        {
-            destination[at++] = 0xd9;
-            destination[at++] = (byte)length;
-        }
-        else if (length <= ushort.MaxValue)
-        {
-            destination[at++] = 0xda;
-            BinaryPrimitives.WriteUInt16BigEndian(destination[at..], (ushort)length);
-            at += 2;
-        }
-        else
-        {
-            destination[at++] = 0xdb;
-            BinaryPrimitives.WriteUInt32BigEndian(destination[at..], (uint)length);
-            at += 4;
-        }
+        WriteSizedHeader(destination, ref at, length, code8: 0xd9, code16: 0xda, code32: 0xdb);
     }
 
-    private static void WriteBinaryHeader(Span<byte> destination, ref int at, int length)
+    private static void WriteBinaryHeader(Span<byte> destination, ref int at, int length) =>
+        WriteSizedHeader(destination, ref at, length, code8: 0xc4, code16: 0xc5, code32: 0xc6);
+
+    /// <summary>A length or count after the code of the narrowest form that holds it: one byte (where the type has that form), two or four.</summary>
+    private static void WriteSizedHeader(Span<byte> destination, ref int at, int length, byte? code8, byte code16, byte code32)
     {
-        if (length <= byte.MaxValue)
+        if (code8 is { } narrow && length <= byte.MaxValue)
         {
-            destination[at++] = 0xc4;
+            destination[at++] = narrow;
             destination[at++] = (byte)length;
         }
         else if (length <= ushort.MaxValue)
         {
-            destination[at++] = 0xc5;
+            destination[at++] = code16;
             BinaryPrimitives.WriteUInt16BigEndian(destination[at..], (ushort)length);
             at += 2;
         }
         else
         {
-            destination[at++] = 0xc6;
+            destination[at++] = code32;
             BinaryPrimitives.WriteUInt32BigEndian(destination[at..], (uint)length);
             at += 4;
         }

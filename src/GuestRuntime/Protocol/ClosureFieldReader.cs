@@ -2,13 +2,12 @@ using System.Reflection;
 using System.Reflection.Emit;
 using System.Runtime.CompilerServices;
 using MessagePack;
-using MessagePack.Formatters;
 
 namespace IsolateGrains.Protocol;
 
 /// <summary>
-/// Reads one closure field's value and stores it into a closure object, typed end to end: the field type's
-/// formatter (no per-call formatter lookup, no boxing) and a setter compiled once for the field. In the guest's
+/// Reads one closure field's value and stores it into a closure object, typed end to end: MessagePack's generic
+/// API for the field's type (no boxing) and a setter compiled once for the field. In the guest's
 /// interpreter, <see cref="FieldInfo.SetValue(object, object)"/> costs ~1.7 µs a call where the compiled setter costs
 /// ~0.07 µs; where code cannot be emitted, reflection is the fallback.
 /// </summary>
@@ -27,29 +26,14 @@ internal abstract class ClosureFieldReader
     private sealed class Typed<T> : ClosureFieldReader
     {
         private readonly Action<object, T> _store;
-        private IMessagePackFormatter<T>? _formatter;
 
         public Typed(FieldInfo field)
         {
             _store = CompileSetter(field) ?? ((target, value) => field.SetValue(target, value));
         }
 
-        public override void Read(ref MessagePackReader reader, object closure)
-        {
-            T value;
-            try
-            {
-                // Looked up here, not when built: a type without a formatter fails as MessagePackSerializer.Deserialize would.
-                _formatter ??= IsolatedSerializer.Options.Resolver.GetFormatterWithVerify<T>();
-                value = _formatter.Deserialize(ref reader, IsolatedSerializer.Options);
-            }
-            catch (Exception e)
-            {
-                // The same shape of error MessagePackSerializer.Deserialize gives: it names the type.
-                throw new MessagePackSerializationException($"Failed to deserialize {typeof(T).FullName} value.", e);
-            }
-            _store(closure, value);
-        }
+        public override void Read(ref MessagePackReader reader, object closure) =>
+            _store(closure, MessagePackSerializer.Deserialize<T>(ref reader, IsolatedSerializer.Options));
 
         public override void StoreDefault(object closure) => _store(closure, default!);
 

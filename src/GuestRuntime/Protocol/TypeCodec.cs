@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using MessagePack;
-using MessagePack.Formatters;
 
 namespace IsolateGrains.Protocol;
 
@@ -9,8 +8,8 @@ namespace IsolateGrains.Protocol;
 /// formatter. It stands in for MessagePack's non-generic <c>Serialize(Type, …)</c>/<c>Deserialize(Type, …)</c>,
 /// which build a compiled expression per type: in the guest's interpreter, expression trees are themselves
 /// interpreted, so the first use of each type cost milliseconds and every later call several times what
-/// the formatter does. Errors have the same shape as MessagePack's (a wrapper naming the type, with the
-/// cause inside), so callers can tell the type's own exceptions from malformed data as before.
+/// the generic API does. Errors keep their shape (a wrapper naming the type, with the cause inside), so
+/// callers can tell the type's own exceptions from malformed data as before.
 /// </summary>
 internal abstract class TypeCodec
 {
@@ -40,34 +39,14 @@ internal abstract class TypeCodec
 
     private sealed class Typed<T> : TypeCodec
     {
-        private IMessagePackFormatter<T>? _formatter;
+        // MessagePack's generic API: it keeps each type's formatter in a static cache and wraps errors the way its
+        // non-generic API does ("Failed to deserialize T value", the cause inside).
+        public override void Prepare() => IsolatedSerializer.Options.Resolver.GetFormatterWithVerify<T>();
 
-        private IMessagePackFormatter<T> Formatter => _formatter ??= IsolatedSerializer.Options.Resolver.GetFormatterWithVerify<T>();
+        public override object? Deserialize(ref MessagePackReader reader) =>
+            MessagePackSerializer.Deserialize<T>(ref reader, IsolatedSerializer.Options);
 
-        public override void Prepare() => _ = Formatter;
-
-        public override object? Deserialize(ref MessagePackReader reader)
-        {
-            try
-            {
-                return Formatter.Deserialize(ref reader, IsolatedSerializer.Options);
-            }
-            catch (Exception e)
-            {
-                throw new MessagePackSerializationException($"Failed to deserialize {typeof(T).FullName} value.", e);
-            }
-        }
-
-        public override void Serialize(ref MessagePackWriter writer, object? value)
-        {
-            try
-            {
-                Formatter.Serialize(ref writer, (T)value!, IsolatedSerializer.Options);
-            }
-            catch (Exception e)
-            {
-                throw new MessagePackSerializationException($"Failed to serialize {typeof(T).FullName} value.", e);
-            }
-        }
+        public override void Serialize(ref MessagePackWriter writer, object? value) =>
+            MessagePackSerializer.Serialize(ref writer, (T)value!, IsolatedSerializer.Options);
     }
 }

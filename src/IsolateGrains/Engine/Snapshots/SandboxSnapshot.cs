@@ -202,7 +202,7 @@ internal sealed class SandboxSnapshot : IDisposable
                 WriteHeader(writer, header);
             }
             var bodyStart = (int)output.Position;
-            var compressedLength = CompressFrames(body.AsSpan(0, bodyLength), ref buffer, bodyStart);
+            var compressedLength = CompressFrames(body, bodyLength, buffer, bodyStart);
             var position = bodyStart + compressedLength;
             // The compressed length is the header's last field: fill it in now that it is known.
             BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(bodyStart - sizeof(int)), compressedLength);
@@ -217,18 +217,18 @@ internal sealed class SandboxSnapshot : IDisposable
     }
 
     /// <summary>
-    /// Writes the frame table and the frames of <paramref name="body"/> into <paramref name="output"/> from
+    /// Writes the frame table and the frames of the first <paramref name="bodyLength"/> bytes of <paramref name="body"/> into <paramref name="output"/> from
     /// <paramref name="start"/>; returns the bytes written. Frames are compressed in parallel, each into its own
     /// stretch of the buffer, then moved together.
     /// </summary>
-    private static int CompressFrames(ReadOnlySpan<byte> body, ref byte[] output, int start)
+    private static int CompressFrames(byte[] body, int bodyLength, byte[] output, int start)
     {
-        var frames = body.Length >= ParallelBodyLength ? Math.Clamp(Environment.ProcessorCount, 1, MaxFrames) : 1;
+        var frames = bodyLength >= ParallelBodyLength ? Math.Clamp(Environment.ProcessorCount, 1, MaxFrames) : 1;
         var parts = new (int Start, int Length)[frames];
         for (var i = 0; i < frames; i++)
         {
-            var from = (int)((long)body.Length * i / frames);
-            parts[i] = (from, (int)((long)body.Length * (i + 1) / frames) - from);
+            var from = (int)((long)bodyLength * i / frames);
+            parts[i] = (from, (int)((long)bodyLength * (i + 1) / frames) - from);
         }
         var table = 1 + (frames * 2 * sizeof(int));
         var slots = new int[frames];
@@ -239,14 +239,12 @@ internal sealed class SandboxSnapshot : IDisposable
             slot += Compressor.GetCompressBound(parts[i].Length);
         }
         var compressed = new int[frames];
-        var bytes = output;
-        var source = body.ToArray(); // a span cannot cross into the parallel loop; the copy is small next to compressing
         Parallel.For(0, frames, i =>
         {
             var compressor = ZstdContexts.RentCompressor();
             try
             {
-                compressed[i] = compressor.Wrap(source.AsSpan(parts[i].Start, parts[i].Length), bytes.AsSpan(slots[i], Compressor.GetCompressBound(parts[i].Length)));
+                compressed[i] = compressor.Wrap(body.AsSpan(parts[i].Start, parts[i].Length), output.AsSpan(slots[i], Compressor.GetCompressBound(parts[i].Length)));
             }
             finally
             {
