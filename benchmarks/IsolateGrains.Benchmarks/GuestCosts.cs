@@ -188,6 +188,45 @@ public static class GuestCosts
             MessagePackSerializer.Serialize(ref writer, 42, options);
             writer.Flush();
         });
+        var requestMemory = new ReadOnlyMemory<byte>(request, 0, 16);
+        Time("new MessagePackReader(ReadOnlyMemory)", () => _ = new MessagePackReader(requestMemory));
+        Time("new MessagePackWriter(output) + Flush", () =>
+        {
+            output.ResetWrittenCount();
+            var writer = new MessagePackWriter(output);
+            writer.Flush();
+        });
+        Time("Replies.WriteEmptySuccess", () =>
+        {
+            output.ResetWrittenCount();
+            IsolateGrains.Protocol.Replies.WriteEmptySuccess(output);
+        });
+        Time("span.CopyTo 16 B", () => requestMemory.Span.CopyTo(request.AsSpan(100)));
+        Time("Unsafe.CopyBlockUnaligned 16 B", () =>
+        {
+            unsafe
+            {
+                fixed (byte* from = request)
+                {
+                    Unsafe.CopyBlockUnaligned(from + 100, from, 16);
+                }
+            }
+        });
+        Time("try/catch/finally, empty", () =>
+        {
+            try
+            {
+                _ = iterations;
+            }
+            catch (Exception)
+            {
+                _ = iterations;
+            }
+            finally
+            {
+                _ = iterations;
+            }
+        });
         Time("Dictionary<Type,int> lookup", () => types.TryGetValue(typeof(Closure), out _));
         Time("ConcurrentDictionary<Type,int> lookup", () => concurrent.TryGetValue(typeof(Closure), out _));
         Time("Dictionary<ulong,int> lookup", () => keys.TryGetValue(0x1234_5678_9abc_def0UL, out _));

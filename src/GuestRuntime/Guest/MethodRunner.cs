@@ -21,6 +21,9 @@ internal abstract class MethodRunner(MethodInfo method)
     /// <summary>True for instance methods, which need a target.</summary>
     public bool NeedsTarget { get; } = !method.IsStatic;
 
+    /// <summary>How the target is read, kept here once looked up (set by the first call that reads one).</summary>
+    public ClosureSerializer.ClosureReader? TargetReader { get; set; }
+
     /// <summary>Invokes the method on <paramref name="target"/> and writes the successful reply.</summary>
     public abstract void Run(object? target, ArrayBufferWriter<byte> output);
 
@@ -88,6 +91,10 @@ internal abstract class MethodRunner(MethodInfo method)
 
     private static void WriteResult<T>(ArrayBufferWriter<byte> output, T value)
     {
+        if (PrimitiveValueWriter.TryWriteSuccess(output, value))
+        {
+            return;
+        }
         var writer = new MessagePackWriter(output);
         Replies.BeginSuccess(ref writer);
         MessagePackSerializer.Serialize(ref writer, value, IsolatedSerializer.Options);

@@ -57,6 +57,48 @@ internal static class PrimitiveValueReader
         return false;
     }
 
+    /// <summary>
+    /// Reads an unsigned integer (any of MessagePack's forms for one that is not negative) at <paramref name="at"/> of
+    /// <paramref name="bytes"/> and moves past it.
+    /// </summary>
+    public static SpanRead ReadUnsigned(ReadOnlySpan<byte> bytes, ref int at, out ulong value)
+    {
+        value = 0;
+        if (at >= bytes.Length)
+        {
+            return SpanRead.Truncated;
+        }
+        var code = bytes[at];
+        var size = code switch
+        {
+            <= 0x7f => 0,
+            0xcc => 1,
+            0xcd => 2,
+            0xce => 4,
+            0xcf => 8,
+            _ => -1,
+        };
+        if (size < 0)
+        {
+            return SpanRead.OtherType;
+        }
+        if (at + 1 + size > bytes.Length)
+        {
+            return SpanRead.Truncated;
+        }
+        var field = bytes.Slice(at + 1, size);
+        value = size switch
+        {
+            0 => code,
+            1 => field[0],
+            2 => BinaryPrimitives.ReadUInt16BigEndian(field),
+            4 => BinaryPrimitives.ReadUInt32BigEndian(field),
+            _ => BinaryPrimitives.ReadUInt64BigEndian(field),
+        };
+        at += 1 + size;
+        return SpanRead.Done;
+    }
+
     private static bool TryReadInteger(ReadOnlySpan<byte> encoded, out long number)
     {
         number = 0;
@@ -131,4 +173,15 @@ internal static class PrimitiveValueReader
         text = Encoding.UTF8.GetString(encoded[start..]);
         return true;
     }
+}
+
+/// <summary>How reading a value straight from bytes went.</summary>
+internal enum SpanRead
+{
+    /// <summary>The value was read.</summary>
+    Done,
+    /// <summary>The bytes end before the value does.</summary>
+    Truncated,
+    /// <summary>The bytes hold a value of another type.</summary>
+    OtherType,
 }

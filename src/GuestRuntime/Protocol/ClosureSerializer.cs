@@ -33,9 +33,12 @@ internal static class ClosureSerializer
     }
 
     /// <summary>Reads an object of <paramref name="type"/> written by <see cref="Serialize"/>.</summary>
-    public static object Deserialize(ref MessagePackReader reader, Type type)
+    public static object Deserialize(ref MessagePackReader reader, Type type) => Deserialize(ref reader, ReaderFor(type));
+
+    /// <summary>Reads an object of <paramref name="plan"/>'s type written by <see cref="Serialize"/> (callers that read one type often keep its plan).</summary>
+    public static object Deserialize(ref MessagePackReader reader, ClosureReader plan)
     {
-        var plan = ReaderFor(type);
+        var type = plan.Type;
         if (!plan.IsClosure)
         {
             return TypeCodec.For(type).Deserialize(ref reader)
@@ -102,7 +105,8 @@ internal static class ClosureSerializer
     private static ClosureWriter WriterFor(MethodInfo method, Type type) =>
         s_writers.GetOrAdd((method, type), static key => ClosureWriter.For(key.Item1, key.Item2));
 
-    private static ClosureReader ReaderFor(Type type) =>
+    /// <summary>How targets of <paramref name="type"/> are read (cached per type).</summary>
+    public static ClosureReader ReaderFor(Type type) =>
         s_readers.TryGetValue(type, out var plan) ? plan : s_readers.GetOrAdd(type, static t => new ClosureReader(t));
 
     private static void WriteClosure(ref MessagePackWriter writer, object closure, FieldSlot[] fields, MethodInfo method)
@@ -133,7 +137,7 @@ internal static class ClosureSerializer
 
     private static object ReadClosure(ref MessagePackReader reader, ClosureReader plan)
     {
-        var closure = RuntimeHelpers.GetUninitializedObject(plan.Type);
+        var closure = plan.Create();
         var count = reader.ReadMapHeader();
         for (var i = 0; i < count; i++)
         {
@@ -151,7 +155,7 @@ internal static class ClosureSerializer
     }
 
     /// <summary>One field of a closure type, with what is worked out once about it.</summary>
-    private sealed class FieldSlot(FieldInfo field)
+    internal sealed class FieldSlot(FieldInfo field)
     {
         public FieldInfo Field { get; } = field;
 
@@ -197,9 +201,10 @@ internal static class ClosureSerializer
     }
 
     /// <summary>How a closure type is read: its fields, found by their UTF-8 names.</summary>
-    private sealed class ClosureReader
+    internal sealed class ClosureReader
     {
         private readonly FieldSlot[] _fields;
+        private Func<object>? _create;
 
         public ClosureReader(Type type)
         {
@@ -211,6 +216,38 @@ internal static class ClosureSerializer
         public Type Type { get; }
 
         public bool IsClosure { get; }
+
+        /// <summary>
+        /// A new closure of this type, its fields unset. The compiler's closure classes have an empty parameterless
+        /// constructor, which a compiled <c>newobj</c> runs for a fraction of what GetUninitializedObject costs the
+        /// interpreter; any other type, or one the emitter refuses, is created uninitialized.
+        /// </summary>
+        public object Create() => (_create ??= CompileConstructor(Type) ?? (() => RuntimeHelpers.GetUninitializedObject(Type)))();
+
+        private static Func<object>? CompileConstructor(Type type)
+        {
+            if (!RuntimeFeature.IsDynamicCodeSupported || !ClosureFields.IsClosureType(type) || type.IsValueType || type.ContainsGenericParameters)
+            {
+                return null;
+            }
+            var constructor = type.GetConstructor(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic, Type.EmptyTypes);
+            if (constructor is null)
+            {
+                return null;
+            }
+            try
+            {
+                var method = new System.Reflection.Emit.DynamicMethod("new_" + type.Name, typeof(object), Type.EmptyTypes, type.Module, skipVisibility: true);
+                var il = method.GetILGenerator();
+                il.Emit(System.Reflection.Emit.OpCodes.Newobj, constructor);
+                il.Emit(System.Reflection.Emit.OpCodes.Ret);
+                return method.CreateDelegate<Func<object>>();
+            }
+            catch (Exception e) when (e is NotSupportedException or PlatformNotSupportedException or InvalidOperationException or ArgumentException)
+            {
+                return null;
+            }
+        }
 
         /// <summary>Reads a field name and returns its slot; the host writes fields in a stable order, so the <paramref name="index"/>-th is tried first.</summary>
         public FieldSlot Find(ref MessagePackReader reader, int index)

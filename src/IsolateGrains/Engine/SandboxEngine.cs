@@ -26,6 +26,12 @@ internal sealed class SandboxEngine : IDisposable
             .WithSIMD(true)
             .WithBulkMemory(true)
             .WithOptimizationLevel(OptimizationLevel.Speed);
+        if (Environment.GetEnvironmentVariable("ISOLATEGRAINS_PERF_MAP") == "1")
+        {
+            // For profiling: Wasmtime writes /tmp/perf-<pid>.map, so Linux perf names the guest's compiled functions
+            // (wasm[0]::function[N]; the runtime pack's dotnet.native.js.symbols names N).
+            config.WithProfilingStrategy(ProfilingStrategy.PerfMap);
+        }
         Engine = new Wasmtime.Engine(config);
         Linker = new Linker(Engine);
         DefineImports(Linker);
