@@ -22,6 +22,71 @@ public sealed class CaptureAndResultTests : IDisposable
     }
 
     [Fact]
+    public void PrimitiveResultsOfEveryWidthComeBackExactly()
+    {
+        // The guest writes int, long, bool, double and string results itself (not through the serializer).
+        long[] numbers = [0, 1, 127, 128, 255, 256, 65535, 65536, uint.MaxValue, uint.MaxValue + 1L, -1, -32, -33, -128, -129, -32768, -32769, int.MinValue, int.MaxValue, long.MinValue, long.MaxValue];
+        double[] doubles = [0.0, -0.0, 1.5, double.Epsilon, double.MaxValue, double.NegativeInfinity, double.NaN];
+        string?[] strings = [null, "", "ä", new string('a', 31), new string('b', 32), new string('c', 255), new string('d', 256), new string('é', 40_000), new string('f', 70_000)];
+
+        foreach (var number in numbers)
+        {
+            Assert.Equal(number, _runtime.Invoke(() => number));
+            if (number is >= int.MinValue and <= int.MaxValue)
+            {
+                var narrow = (int)number;
+                Assert.Equal(narrow, _runtime.Invoke(() => narrow));
+            }
+        }
+        foreach (var value in doubles)
+        {
+            Assert.Equal(BitConverter.DoubleToInt64Bits(value), BitConverter.DoubleToInt64Bits(_runtime.Invoke(() => value)));
+        }
+        foreach (var text in strings)
+        {
+            Assert.Equal(text, _runtime.Invoke(() => text));
+        }
+        Assert.True(_runtime.Invoke(() => numbers.Length > 0));
+        Assert.False(_runtime.Invoke(() => numbers.Length == 0));
+    }
+
+    [Theory]
+    [InlineData(0L)]
+    [InlineData(200L)]
+    [InlineData(-33L)]
+    [InlineData(70_000L)]
+    [InlineData(long.MinValue)]
+    [InlineData(long.MaxValue)]
+    public void PrimitiveResultsAreTheBytesMessagePackWrites(long number)
+    {
+        // A caller that decodes the reply as object sees the same types as from the serializer.
+        Assert.Equal(SerializedReply(number), RawReply(() => number));
+        var text = new string('x', (int)(Math.Abs(number % 300)));
+        Assert.Equal(SerializedReply(text), RawReply(() => text));
+        var real = number / 3.0;
+        Assert.Equal(SerializedReply(real), RawReply(() => real));
+        var flag = number > 0;
+        Assert.Equal(SerializedReply(flag), RawReply(() => flag));
+    }
+
+    private byte[] RawReply<T>(Func<T> lambda)
+    {
+        var request = IsolateGrains.Protocol.GuestRequests.InvokeDelegate(lambda, new HashSet<ulong>(), out _);
+        return _runtime.ExecuteAsync(request).GetAwaiter().GetResult();
+    }
+
+    private static byte[] SerializedReply<T>(T value)
+    {
+        var output = new System.Buffers.ArrayBufferWriter<byte>();
+        var writer = new MessagePack.MessagePackWriter(output);
+        writer.WriteArrayHeader(2);
+        writer.Write(0);
+        MessagePack.MessagePackSerializer.Serialize(ref writer, value, IsolateGrains.Protocol.IsolatedSerializer.Options);
+        writer.Flush();
+        return output.WrittenSpan.ToArray();
+    }
+
+    [Fact]
     public void ListsAndDictionariesAreCopiedIn()
     {
         var numbers = new List<int> { 1, 2, 3, 4 };
