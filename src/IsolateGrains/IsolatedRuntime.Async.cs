@@ -157,7 +157,7 @@ public sealed partial class IsolatedRuntime
     }
 
     /// <summary>True while the host awaits guest operations (an outer call whose guest code is awaiting, say).</summary>
-    internal bool HasRunningOperations => _operations.Values.Any(completion => !completion.Task.IsCompleted);
+    internal bool HasRunningOperations => !_operations.IsEmpty && _operations.Any(pair => !pair.Value.Task.IsCompleted); // enumerating takes no locks, Values takes them all
 
     /// <summary>Decodes a reply; a pending one gets its completion slot now, while the turn is held.</summary>
     internal GuestRequests.GuestReply ReadReplyTrackingPending(byte[] reply)
@@ -239,7 +239,7 @@ public sealed partial class IsolatedRuntime
     /// </summary>
     private void AfterGuestRan(Sandbox sandbox)
     {
-        if (_operations.IsEmpty || _operations.Values.All(c => c.Task.IsCompleted))
+        if (!HasRunningOperations)
         {
             return;
         }

@@ -13,6 +13,7 @@ internal static class GuestTypes
     private static readonly Dictionary<string, Type> s_typesByQualifiedName = new(StringComparer.Ordinal);
     private static readonly List<(byte[] Utf8Name, Type Type)> s_typesByUtf8Name = [];
     private static readonly Dictionary<(Type, string, int), List<(Type?[]? ArgumentTypes, MethodPlan Plan)>> s_methods = new();
+    private static readonly List<(Type Type, byte[] Utf8Name, int ParameterCount, Type?[]? ArgumentTypes, MethodPlan Plan)> s_methodsByUtf8Name = [];
 
     /// <summary>Loads an assembly by (full or simple) name.</summary>
     public static Assembly LoadAssembly(string assemblyName)
@@ -76,6 +77,29 @@ internal static class GuestTypes
 
     private static bool SameParameters(MethodInfo a, MethodInfo b) =>
         a.GetParameters().Select(p => p.ParameterType).SequenceEqual(b.GetParameters().Select(p => p.ParameterType));
+
+    /// <summary>
+    /// <see cref="FindMethod(Type, string, int, Type?[])"/> for a name still in its UTF-8 bytes: the methods found before are
+    /// matched by those bytes, without decoding the name and hashing a (type, name, count) key on every call, which cost
+    /// the interpreter more than the call itself.
+    /// </summary>
+    public static MethodPlan FindMethod(Type type, ReadOnlySpan<byte> utf8Name, int parameterCount, Type?[]? argumentTypes)
+    {
+        foreach (var known in s_methodsByUtf8Name)
+        {
+            if (known.Type == type && known.ParameterCount == parameterCount && utf8Name.SequenceEqual(known.Utf8Name) && SameTypes(known.ArgumentTypes, argumentTypes))
+            {
+                return known.Plan;
+            }
+        }
+        var plan = FindMethod(type, System.Text.Encoding.UTF8.GetString(utf8Name), parameterCount, argumentTypes);
+        // A handful of methods is the norm; a sandbox that calls hundreds by name uses the dictionary for the rest.
+        if (s_methodsByUtf8Name.Count < 32)
+        {
+            s_methodsByUtf8Name.Add((type, utf8Name.ToArray(), parameterCount, argumentTypes?.ToArray(), plan));
+        }
+        return plan;
+    }
 
     /// <summary>
     /// Finds a method by name and parameter count (-1: any count). When several match, the argument

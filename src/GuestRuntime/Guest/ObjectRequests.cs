@@ -78,6 +78,7 @@ internal static class ObjectRequests
         MethodPlan? plan = null;
         Type? declaringType = null;
         string? name = null;
+        ReadOnlySpan<byte> utf8Name = default;
         if (reader.NextMessagePackType == MessagePackType.Integer)
         {
             var id = reader.ReadInt32();
@@ -87,7 +88,11 @@ internal static class ObjectRequests
         {
             reader.ReadArrayHeader();
             declaringType = reader.TryReadNil() ? target?.GetType() : GuestTypes.FindQualifiedType(reader.ReadString() ?? "");
-            name = reader.ReadString() ?? "";
+            // The name's bytes (a slice of the request, which outlives this call) when they are contiguous, as they are.
+            if (reader.NextMessagePackType != MessagePackType.String || !reader.TryReadStringSpan(out utf8Name))
+            {
+                name = reader.ReadString() ?? "";
+            }
         }
         var (values, types) = Arguments.Read(ref reader);
         var mode = (ResultMode)reader.ReadInt32();
@@ -96,9 +101,11 @@ internal static class ObjectRequests
         {
             if (declaringType is null)
             {
-                throw new ResolutionException($"No type was given to find method '{name}' on.");
+                throw new ResolutionException($"No type was given to find method '{name ?? System.Text.Encoding.UTF8.GetString(utf8Name)}' on.");
             }
-            plan = GuestTypes.FindMethod(declaringType, name!, values.Length, types);
+            plan = name is null
+                ? GuestTypes.FindMethod(declaringType, utf8Name, values.Length, types)
+                : GuestTypes.FindMethod(declaringType, name, values.Length, types);
         }
         var method = plan.Method;
         if (plan.Parameters.Length != values.Length)

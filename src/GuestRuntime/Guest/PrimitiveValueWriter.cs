@@ -37,6 +37,20 @@ internal static class PrimitiveValueWriter
         return true;
     }
 
+    /// <summary>
+    /// Like <see cref="TryWriteSuccess{T}"/> for a boxed <paramref name="value"/> declared as <paramref name="declaredType"/>:
+    /// written here when the declared type is one of those types (a string may be null).
+    /// </summary>
+    public static bool TryWriteBoxedSuccess(IBufferWriter<byte> output, object? value, Type declaredType) => value switch
+    {
+        int number when declaredType == typeof(int) => TryWriteSuccess(output, number),
+        long number when declaredType == typeof(long) => TryWriteSuccess(output, number),
+        bool flag when declaredType == typeof(bool) => TryWriteSuccess(output, flag),
+        double real when declaredType == typeof(double) => TryWriteSuccess(output, real),
+        string or null when declaredType == typeof(string) => TryWriteSuccess(output, (string?)value),
+        _ => false,
+    };
+
     /// <summary>The most bytes <see cref="WriteValue"/> takes for <paramref name="value"/>, or -1 when it does not write that type.</summary>
     private static int MostBytes<T>(T value)
     {

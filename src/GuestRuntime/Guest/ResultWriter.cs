@@ -57,6 +57,10 @@ internal static class ResultWriter
 
     private static void WriteFinal(ArrayBufferWriter<byte> output, object? result, Type declaredType, ResultMode mode)
     {
+        if (mode == ResultMode.Value && PrimitiveValueWriter.TryWriteBoxedSuccess(output, result, declaredType))
+        {
+            return;
+        }
         var writer = new MessagePackWriter(output);
         Replies.BeginSuccess(ref writer);
         if (declaredType == typeof(void) || (mode == ResultMode.Handle && result is null))

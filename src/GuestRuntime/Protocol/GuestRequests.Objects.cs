@@ -95,8 +95,19 @@ internal static partial class GuestRequests
         return output.WrittenSpan.ToArray();
     }
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, string> s_argumentTypeNames = new();
+
     /// <summary>
-    /// Writes arguments: nil, <c>[0, assemblyQualifiedType, value]</c> (a copy, as its run-time type) or
+    /// How an argument's type is named to the guest: the core library's types by their full name (the guest has its own
+    /// build of that library, which Type.GetType searches for a name without an assembly), others assembly-qualified.
+    /// Short names are cheaper for the interpreted guest to read and match; computed once per type (the host's
+    /// AssemblyQualifiedName builds a new string every time).
+    /// </summary>
+    private static string ArgumentTypeName(Type type) => s_argumentTypeNames.GetOrAdd(type, static t =>
+        t.Assembly == typeof(object).Assembly && !t.IsGenericType && t.FullName is { } fullName ? fullName : t.AssemblyQualifiedName!);
+
+    /// <summary>
+    /// Writes arguments: nil, <c>[0, typeName, value]</c> (a copy, as its run-time type) or
     /// <c>[1, handle]</c> for an object that stands for one in the sandbox (passed by reference; <paramref name="handleOf"/>
     /// recognizes those and checks that they belong to the sandbox the request goes to).
     /// </summary>
@@ -119,7 +130,7 @@ internal static partial class GuestRequests
                     var type = arg.GetType();
                     writer.WriteArrayHeader(3);
                     writer.Write(0);
-                    writer.Write(type.AssemblyQualifiedName);
+                    writer.Write(ArgumentTypeName(type));
                     try
                     {
                         MessagePackSerializer.Serialize(type, ref writer, arg, IsolatedSerializer.Options);
