@@ -57,6 +57,46 @@ public static class GrainCallProfile
         var medianCpu = results.Select(r => r.IsolateCpu / r.EchoCpu).Order().ElementAt(results.Count / 2);
         var medianWall = results.Select(r => r.IsolateWall / r.EchoWall).Order().ElementAt(results.Count / 2);
         Console.WriteLine($"median ratio: wall {medianWall:0.00}×, CPU {medianCpu:0.00}× (best CPU {best.IsolateCpu / best.EchoCpu:0.00}×)");
+        await BreakdownAsync(calls, isolate, plain, x);
+    }
+
+    /// <summary>
+    /// Where a sandboxed grain call's time goes beyond the plain call: the same grain without its sandbox (GetStatus),
+    /// a pre-encoded request (no encoding on the caller's side), and the time inside the sandbox per call as the
+    /// grain saw it (the engine's isolategrains.invocation.duration histogram), against the same call made in a tight loop.
+    /// </summary>
+    private static async Task BreakdownAsync(int calls, IIsolateGrain isolate, Func<Task> plain, int x)
+    {
+        var encoded = IsolateGrains.Protocol.GuestRequests.InvokeDelegate((Func<int>)(() => x + 1), new HashSet<ulong>(), out _);
+        Func<Task> status = () => isolate.GetStatus();
+        Func<Task> execute = () => isolate.Execute(new IsolateRequest(encoded));
+        await Round(calls, status);
+        await Round(calls, execute);
+        double insideMs = 0;
+        long insideCount = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "IsolateGrains" && instrument.Name == "isolategrains.invocation.duration")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, milliseconds, _, _) =>
+        {
+            insideMs += milliseconds;
+            insideCount++;
+        });
+        listener.Start();
+        for (var round = 0; round < 2; round++)
+        {
+            var (plainWall, _) = await Round(calls, plain);
+            var (statusWall, _) = await Round(calls, status);
+            (insideMs, insideCount) = (0, 0);
+            var (executeWall, _) = await Round(calls, execute);
+            Console.WriteLine($"breakdown {round}: echo {plainWall:0.0} µs; isolate grain without its sandbox (GetStatus) {statusWall:0.0} µs; " +
+                $"pre-encoded Execute {executeWall:0.0} µs, of which inside the sandbox {insideMs * 1000 / Math.Max(1, insideCount):0.0} µs");
+        }
     }
 
     /// <summary>Activates <paramref name="count"/> sandbox grains with one call each (after one that teaches the warm start) and reports time and private memory per grain.</summary>
@@ -129,7 +169,23 @@ public static class GrainCallProfile
         Report("encode request with descriptor", 200_000, () => IsolateGrains.Protocol.GuestRequests.InvokeDelegate(lambda, none, out _));
         Report($"ExecuteAsync, request with descriptor ({full.Length} B)", 20_000, () => runtime.ExecuteAsync(full).GetAwaiter().GetResult());
         Report($"ExecuteAsync, key-only request ({keyOnly.Length} B)", 20_000, () => runtime.ExecuteAsync(keyOnly).GetAwaiter().GetResult());
+        // Inside a silo the sandbox runs between Orleans' own work, on whichever worker thread is free: colder caches.
+        var other = new byte[1 << 20];
+        Report("1 MiB touched (to subtract from the next row)", 5_000, () => Touch(other));
+        Report("ExecuteAsync, key-only request, after touching 1 MiB", 5_000, () =>
+        {
+            Touch(other);
+            runtime.ExecuteAsync(keyOnly).GetAwaiter().GetResult();
+        });
         Report("decode reply", 200_000, () => IsolateGrains.Protocol.GuestRequests.Deserialize<int>(IsolateGrains.Protocol.GuestRequests.ReadReply(reply)));
+    }
+
+    private static void Touch(byte[] memory)
+    {
+        for (var i = 0; i < memory.Length; i += 64)
+        {
+            memory[i]++;
+        }
     }
 
     private static void Report(string what, int iterations, Action action)
