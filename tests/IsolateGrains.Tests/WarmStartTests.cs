@@ -73,6 +73,28 @@ public sealed class WarmStartTests
     }
 
     [Fact]
+    public async Task APreparedLambdasClosureIsReadyInTheTemplate()
+    {
+        // The first call in a new sandbox neither lays out nor compiles anything for a prepared closure: the template did.
+        using var host = TestHosts.Create().WithBinDirectoryAssemblyLoader();
+        var offset = 2;
+        Func<int> lambda = () => offset + 1;
+        await host.PrepareAsync(lambda);
+        using var runtime = new IsolatedRuntime(host);
+        Assert.NotNull(runtime.SandboxForTests.Template);
+
+        Assert.True(runtime.Invoke(ConstructorIsReady(lambda.Target!.GetType())));
+        Assert.Equal(3, runtime.Invoke(lambda));
+    }
+
+    /// <summary>A lambda with a closure of its own (a lambda of the test method would share the prepared one's).</summary>
+    private static Func<bool> ConstructorIsReady(Type closure)
+    {
+        var name = closure.AssemblyQualifiedName!;
+        return () => ClosureSerializer.ReaderFor(Type.GetType(name, throwOnError: true)!).ConstructorIsReady;
+    }
+
+    [Fact]
     public async Task PreparingALambdaThatReturnsAUserStructRunsNoneOfTheStructsCode()
     {
         // The template rehearses a call's path without calling the lambda; writing a default user struct would

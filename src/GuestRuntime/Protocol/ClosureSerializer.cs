@@ -65,9 +65,10 @@ internal static class ClosureSerializer
             PrepareFormatter(type);
             return;
         }
-        // Lays the type out (loading what its fields need) as the first call would, without running any code of
-        // the type: it has no static constructor, and an uninitialized object runs no constructor.
-        var blank = type.TypeInitializer is null ? RuntimeHelpers.GetUninitializedObject(type) : null;
+        // Lays the type out (loading what its fields need) and compiles the constructor calls use, as the first call
+        // would, without running code of the user's: only a type without a static constructor is created, and a closure
+        // class's constructor is the compiler's empty one.
+        var blank = type.TypeInitializer is null ? plan.Create() : null;
         foreach (var name in capturedFields)
         {
             if (plan.TryFind(name) is { IsClosure: false } slot)
@@ -223,6 +224,9 @@ internal static class ClosureSerializer
         /// interpreter; any other type, or one the emitter refuses, is created uninitialized.
         /// </summary>
         public object Create() => (_create ??= CompileConstructor(Type) ?? (() => RuntimeHelpers.GetUninitializedObject(Type)))();
+
+        /// <summary>True once <see cref="Create"/> has its way of creating closures (a warm-start template prepares it).</summary>
+        public bool ConstructorIsReady => _create is not null;
 
         private static Func<object>? CompileConstructor(Type type)
         {
