@@ -88,6 +88,32 @@ public sealed class MalformedRequestTests : IDisposable
         Assert.Equal(7, _runtime.Invoke(() => Box.Value));
     }
 
+    [Fact]
+    public async Task ACapturedValueOfTheWrongTypeIsRefusedNamingTheType()
+    {
+        var x = 1;
+        Func<int> lambda = () => x + Box.Value;
+        Assert.Equal(8, _runtime.Invoke(lambda));
+        _ = GuestRequests.InvokeDelegate(lambda, new HashSet<ulong>(), out var key);
+
+        var output = new System.Buffers.ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(output);
+        writer.WriteArrayHeader(4);
+        writer.Write((int)GuestRequestKind.InvokeDelegate);
+        writer.Write(key);
+        writer.WriteNil();
+        writer.WriteMapHeader(1);
+        writer.Write(nameof(x));
+        writer.Write("not a number");
+        writer.Flush();
+        var reply = await _runtime.ExecuteAsync(output.WrittenSpan.ToArray());
+
+        var error = Assert.Throws<IsolatedException>(() => GuestRequests.ReadReply(reply));
+        Assert.False(error.IsFatal);
+        Assert.Contains("System.Int32", error.Message, StringComparison.Ordinal);
+        Assert.Equal(8, _runtime.Invoke(lambda));
+    }
+
     private static class Box
     {
         public static int Value;

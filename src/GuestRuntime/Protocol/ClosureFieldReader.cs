@@ -25,6 +25,7 @@ internal abstract class ClosureFieldReader
 
     private sealed class Typed<T> : ClosureFieldReader
     {
+        private static readonly bool s_primitive = PrimitiveFormats.Handles<T>();
         private readonly Action<object, T> _store;
 
         public Typed(FieldInfo field)
@@ -33,7 +34,7 @@ internal abstract class ClosureFieldReader
         }
 
         public override void Read(ref MessagePackReader reader, object closure) =>
-            _store(closure, MessagePackSerializer.Deserialize<T>(ref reader, IsolatedSerializer.Options));
+            _store(closure, s_primitive ? PrimitiveFormats.Read<T>(ref reader) : MessagePackSerializer.Deserialize<T>(ref reader, IsolatedSerializer.Options));
 
         public override void StoreDefault(object closure) => _store(closure, default!);
 

@@ -43,47 +43,11 @@ internal abstract class TypeCodec
         // non-generic API does ("Failed to deserialize T value", the cause inside).
         public override void Prepare() => IsolatedSerializer.Options.Resolver.GetFormatterWithVerify<T>();
 
-        public override object? Deserialize(ref MessagePackReader reader)
-        {
-            if (typeof(T) == typeof(int) || typeof(T) == typeof(long) || typeof(T) == typeof(bool) || typeof(T) == typeof(double) || typeof(T) == typeof(string))
-            {
-                return DeserializePrimitive(ref reader);
-            }
-            return MessagePackSerializer.Deserialize<T>(ref reader, IsolatedSerializer.Options);
-        }
+        private static readonly bool s_primitive = PrimitiveFormats.Handles<T>();
 
-        /// <summary>
-        /// The primitives arguments most often are, read by the reader itself: what their formatters do, without the
-        /// resolver lookup and serializer entry that cost the guest's interpreter more than the value. Errors are wrapped
-        /// as the serializer wraps them.
-        /// </summary>
-        private static object? DeserializePrimitive(ref MessagePackReader reader)
-        {
-            try
-            {
-                if (typeof(T) == typeof(int))
-                {
-                    return reader.ReadInt32();
-                }
-                if (typeof(T) == typeof(long))
-                {
-                    return reader.ReadInt64();
-                }
-                if (typeof(T) == typeof(bool))
-                {
-                    return reader.ReadBoolean();
-                }
-                if (typeof(T) == typeof(double))
-                {
-                    return reader.ReadDouble();
-                }
-                return reader.ReadString();
-            }
-            catch (Exception e)
-            {
-                throw new MessagePackSerializationException($"Failed to deserialize {typeof(T).FullName} value.", e);
-            }
-        }
+        public override object? Deserialize(ref MessagePackReader reader) => s_primitive
+            ? PrimitiveFormats.Read<T>(ref reader)
+            : MessagePackSerializer.Deserialize<T>(ref reader, IsolatedSerializer.Options);
 
         public override void Serialize(ref MessagePackWriter writer, object? value) =>
             MessagePackSerializer.Serialize(ref writer, (T)value!, IsolatedSerializer.Options);
