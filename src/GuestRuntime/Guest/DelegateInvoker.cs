@@ -79,9 +79,9 @@ internal static class DelegateInvoker
                 return;
             }
             var plan = runner.TargetReader ??= ClosureSerializer.ReaderFor(runner.DeclaringType);
-            if (plan.IsClosure && bytes[at] == 0x80)
+            if (plan.TryReadFlat(bytes[at..], out var flat))
             {
-                target = plan.Create(); // a closure with no captured values to set (an empty fixmap)
+                target = flat; // captured values that are all primitives (or none), read straight from the bytes
             }
             else
             {

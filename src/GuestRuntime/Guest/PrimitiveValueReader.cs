@@ -15,46 +15,67 @@ internal static class PrimitiveValueReader
     /// <summary>Reads <paramref name="encoded"/>, which must be exactly one value, as <typeparamref name="T"/>; false to use the serializer.</summary>
     public static bool TryRead<T>(ReadOnlySpan<byte> encoded, out T value)
     {
+        var at = 0;
+        return TryRead(encoded, ref at, out value) && at == encoded.Length;
+    }
+
+    /// <summary>
+    /// Reads one value at <paramref name="at"/> of <paramref name="bytes"/> as <typeparamref name="T"/> (int, long, bool,
+    /// double or string) and moves past it; false, with <paramref name="at"/> unchanged, for another type, another form or
+    /// too few bytes (the serializer then reads it, and reports what is wrong).
+    /// </summary>
+    public static bool TryRead<T>(ReadOnlySpan<byte> bytes, ref int at, out T value)
+    {
         value = default!;
+        var next = at;
         if (typeof(T) == typeof(int))
         {
-            if (TryReadInteger(encoded, out var number) && number is >= int.MinValue and <= int.MaxValue)
+            if (!TryReadInteger(bytes, ref next, out var number) || number is < int.MinValue or > int.MaxValue)
             {
-                var narrow = (int)number;
-                value = Unsafe.As<int, T>(ref narrow);
-                return true;
+                return false;
             }
-            return false;
+            var narrow = (int)number;
+            value = Unsafe.As<int, T>(ref narrow);
         }
-        if (typeof(T) == typeof(long))
+        else if (typeof(T) == typeof(long))
         {
-            if (TryReadInteger(encoded, out var number))
+            if (!TryReadInteger(bytes, ref next, out var number))
             {
-                value = Unsafe.As<long, T>(ref number);
-                return true;
+                return false;
             }
-            return false;
+            value = Unsafe.As<long, T>(ref number);
         }
-        if (typeof(T) == typeof(bool))
+        else if (typeof(T) == typeof(bool))
         {
-            if (encoded.Length == 1 && encoded[0] is 0xc2 or 0xc3)
+            if (next >= bytes.Length || bytes[next] is not (0xc2 or 0xc3))
             {
-                var flag = encoded[0] == 0xc3;
-                value = Unsafe.As<bool, T>(ref flag);
-                return true;
+                return false;
             }
-            return false;
+            var flag = bytes[next++] == 0xc3;
+            value = Unsafe.As<bool, T>(ref flag);
         }
-        if (typeof(T) == typeof(string))
+        else if (typeof(T) == typeof(double))
         {
-            if (TryReadString(encoded, out var text))
+            if (!TryReadDouble(bytes, ref next, out var real))
             {
-                value = Unsafe.As<string?, T>(ref text);
-                return true;
+                return false;
             }
+            value = Unsafe.As<double, T>(ref real);
+        }
+        else if (typeof(T) == typeof(string))
+        {
+            if (!TryReadString(bytes, ref next, out var text))
+            {
+                return false;
+            }
+            value = Unsafe.As<string?, T>(ref text);
+        }
+        else
+        {
             return false;
         }
-        return false;
+        at = next;
+        return true;
     }
 
     /// <summary>
@@ -99,78 +120,122 @@ internal static class PrimitiveValueReader
         return SpanRead.Done;
     }
 
-    private static bool TryReadInteger(ReadOnlySpan<byte> encoded, out long number)
+    /// <summary>An integer in any of MessagePack's forms that fits a long.</summary>
+    private static bool TryReadInteger(ReadOnlySpan<byte> bytes, ref int at, out long number)
     {
         number = 0;
-        if (encoded.IsEmpty)
+        if (at >= bytes.Length)
         {
             return false;
         }
-        var code = encoded[0];
+        var code = bytes[at];
+        if (code <= 0x7f || code >= 0xe0)
+        {
+            number = (sbyte)code; // a positive or negative fixint (0x00-0x7f read as sbyte is the same number)
+            at++;
+            return true;
+        }
+        var size = code switch
+        {
+            0xcc or 0xd0 => 1,
+            0xcd or 0xd1 => 2,
+            0xce or 0xd2 => 4,
+            0xcf or 0xd3 => 8,
+            _ => -1,
+        };
+        if (size < 0 || at + 1 + size > bytes.Length)
+        {
+            return false;
+        }
+        var field = bytes.Slice(at + 1, size);
         switch (code)
         {
-            case <= 0x7f when encoded.Length == 1:
-                number = code;
-                return true;
-            case >= 0xe0 when encoded.Length == 1:
-                number = (sbyte)code;
-                return true;
-            case 0xcc when encoded.Length == 2:
-                number = encoded[1];
-                return true;
-            case 0xcd when encoded.Length == 3:
-                number = BinaryPrimitives.ReadUInt16BigEndian(encoded[1..]);
-                return true;
-            case 0xce when encoded.Length == 5:
-                number = BinaryPrimitives.ReadUInt32BigEndian(encoded[1..]);
-                return true;
-            case 0xd0 when encoded.Length == 2:
-                number = (sbyte)encoded[1];
-                return true;
-            case 0xd1 when encoded.Length == 3:
-                number = BinaryPrimitives.ReadInt16BigEndian(encoded[1..]);
-                return true;
-            case 0xd2 when encoded.Length == 5:
-                number = BinaryPrimitives.ReadInt32BigEndian(encoded[1..]);
-                return true;
-            case 0xd3 when encoded.Length == 9:
-                number = BinaryPrimitives.ReadInt64BigEndian(encoded[1..]);
-                return true;
+            case 0xcc:
+                number = field[0];
+                break;
+            case 0xcd:
+                number = BinaryPrimitives.ReadUInt16BigEndian(field);
+                break;
+            case 0xce:
+                number = BinaryPrimitives.ReadUInt32BigEndian(field);
+                break;
+            case 0xcf:
+                var unsigned = BinaryPrimitives.ReadUInt64BigEndian(field);
+                if (unsigned > long.MaxValue)
+                {
+                    return false;
+                }
+                number = (long)unsigned;
+                break;
+            case 0xd0:
+                number = (sbyte)field[0];
+                break;
+            case 0xd1:
+                number = BinaryPrimitives.ReadInt16BigEndian(field);
+                break;
+            case 0xd2:
+                number = BinaryPrimitives.ReadInt32BigEndian(field);
+                break;
             default:
-                return false; // uint64 and anything else: the serializer decides
+                number = BinaryPrimitives.ReadInt64BigEndian(field);
+                break;
         }
+        at += 1 + size;
+        return true;
     }
 
-    private static bool TryReadString(ReadOnlySpan<byte> encoded, out string? text)
+    /// <summary>A float64 or float32.</summary>
+    private static bool TryReadDouble(ReadOnlySpan<byte> bytes, ref int at, out double real)
+    {
+        real = 0;
+        if (at < bytes.Length && bytes[at] == 0xcb && at + 9 <= bytes.Length)
+        {
+            real = BinaryPrimitives.ReadDoubleBigEndian(bytes.Slice(at + 1, 8));
+            at += 9;
+            return true;
+        }
+        if (at < bytes.Length && bytes[at] == 0xca && at + 5 <= bytes.Length)
+        {
+            real = BinaryPrimitives.ReadSingleBigEndian(bytes.Slice(at + 1, 4));
+            at += 5;
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>A string (nil: null) in the fixstr, str8 or str16 form.</summary>
+    private static bool TryReadString(ReadOnlySpan<byte> bytes, ref int at, out string? text)
     {
         text = null;
-        if (encoded.IsEmpty)
+        if (at >= bytes.Length)
         {
             return false;
         }
-        var code = encoded[0];
+        var code = bytes[at];
         int start, length;
         switch (code)
         {
-            case 0xc0 when encoded.Length == 1:
+            case 0xc0:
+                at++;
                 return true; // nil: a null string
             case >= 0xa0 and <= 0xbf:
                 (start, length) = (1, code & 0x1f);
                 break;
-            case 0xd9 when encoded.Length >= 2:
-                (start, length) = (2, encoded[1]);
+            case 0xd9 when at + 2 <= bytes.Length:
+                (start, length) = (2, bytes[at + 1]);
                 break;
-            case 0xda when encoded.Length >= 3:
-                (start, length) = (3, BinaryPrimitives.ReadUInt16BigEndian(encoded[1..]));
+            case 0xda when at + 3 <= bytes.Length:
+                (start, length) = (3, BinaryPrimitives.ReadUInt16BigEndian(bytes.Slice(at + 1, 2)));
                 break;
             default:
                 return false;
         }
-        if (encoded.Length != start + length)
+        if (at + start + length > bytes.Length)
         {
             return false;
         }
-        text = Encoding.UTF8.GetString(encoded[start..]);
+        text = Encoding.UTF8.GetString(bytes.Slice(at + start, length));
+        at += start + length;
         return true;
     }
 }

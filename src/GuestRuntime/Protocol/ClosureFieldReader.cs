@@ -16,6 +16,13 @@ internal abstract class ClosureFieldReader
     /// <summary>Reads the value at the reader's position and stores it into <paramref name="closure"/>'s field.</summary>
     public abstract void Read(ref MessagePackReader reader, object closure);
 
+    /// <summary>
+    /// Reads a primitive value (int, long, bool, double or string, in its compact forms) at <paramref name="at"/> of
+    /// <paramref name="bytes"/> straight from the bytes and stores it; false, with nothing stored or consumed, for any
+    /// other field type or form (then the reader-based <see cref="Read"/> takes it).
+    /// </summary>
+    public abstract bool TryStore(ReadOnlySpan<byte> bytes, ref int at, object closure);
+
     /// <summary>Stores the field type's default value (a closure just created uninitialized already holds it): runs the setter once.</summary>
     public abstract void StoreDefault(object closure);
 
@@ -35,6 +42,16 @@ internal abstract class ClosureFieldReader
 
         public override void Read(ref MessagePackReader reader, object closure) =>
             _store(closure, s_primitive ? PrimitiveFormats.Read<T>(ref reader) : MessagePackSerializer.Deserialize<T>(ref reader, IsolatedSerializer.Options));
+
+        public override bool TryStore(ReadOnlySpan<byte> bytes, ref int at, object closure)
+        {
+            if (!s_primitive || !Guest.PrimitiveValueReader.TryRead<T>(bytes, ref at, out var value))
+            {
+                return false;
+            }
+            _store(closure, value);
+            return true;
+        }
 
         public override void StoreDefault(object closure) => _store(closure, default!);
 

@@ -225,6 +225,56 @@ internal static class ClosureSerializer
         /// </summary>
         public object Create() => (_create ??= CompileConstructor(Type) ?? (() => RuntimeHelpers.GetUninitializedObject(Type)))();
 
+        /// <summary>
+        /// Reads a closure whose captured values are all primitives in compact forms (the common case: <c>{"x": 41}</c>)
+        /// straight from <paramref name="bytes"/>, without a MessagePackReader; false for anything else (a nested closure,
+        /// another value type, a name this type does not have), which the reader-based path then reads or reports.
+        /// </summary>
+        public bool TryReadFlat(ReadOnlySpan<byte> bytes, out object? closure)
+        {
+            closure = null;
+            if (!IsClosure || bytes.IsEmpty || (bytes[0] & 0xf0) != 0x80)
+            {
+                return false; // not a fixmap
+            }
+            var count = bytes[0] & 0x0f;
+            var at = 1;
+            var created = Create();
+            for (var i = 0; i < count; i++)
+            {
+                if (at >= bytes.Length || (bytes[at] & 0xe0) != 0xa0)
+                {
+                    return false; // a name that is not a fixstr
+                }
+                var length = bytes[at] & 0x1f;
+                if (at + 1 + length > bytes.Length)
+                {
+                    return false;
+                }
+                var name = bytes.Slice(at + 1, length);
+                var slot = i < _fields.Length && name.SequenceEqual(_fields[i].Utf8Name) ? _fields[i] : FindFlat(name);
+                at += 1 + length;
+                if (slot is null || slot.IsClosure || !slot.ValueReader.TryStore(bytes, ref at, created))
+                {
+                    return false;
+                }
+            }
+            closure = created;
+            return true;
+        }
+
+        private FieldSlot? FindFlat(ReadOnlySpan<byte> name)
+        {
+            foreach (var slot in _fields)
+            {
+                if (name.SequenceEqual(slot.Utf8Name))
+                {
+                    return slot;
+                }
+            }
+            return null;
+        }
+
         /// <summary>True once <see cref="Create"/> has its way of creating closures (a warm-start template prepares it).</summary>
         public bool ConstructorIsReady => _create is not null;
 
