@@ -93,9 +93,9 @@ public sealed partial class IsolatedRuntime
             reader.Skip();
             return (key, start, (int)reader.Consumed);
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException)
+        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or OverflowException)
         {
-            return null; // Malformed: the guest says so.
+            return null; // Malformed (a negative key overflows): the guest says so.
         }
     }
 
@@ -157,7 +157,9 @@ public sealed partial class IsolatedRuntime
     }
 
     /// <summary>True while the host awaits guest operations (an outer call whose guest code is awaiting, say).</summary>
-    internal bool HasRunningOperations => !_operations.IsEmpty && _operations.Any(pair => !pair.Value.Task.IsCompleted); // enumerating takes no locks, Values takes them all
+    // IsEmpty takes the dictionary's (uncontended) locks only to confirm emptiness; enumerating takes none. Values would
+    // copy every entry under all the locks, on every call.
+    internal bool HasRunningOperations => !_operations.IsEmpty && _operations.Any(pair => !pair.Value.Task.IsCompleted);
 
     /// <summary>Decodes a reply; a pending one gets its completion slot now, while the turn is held.</summary>
     internal GuestRequests.GuestReply ReadReplyTrackingPending(byte[] reply)

@@ -184,6 +184,48 @@ public sealed class IsolatedObjectTests : IDisposable
     }
 
     [Fact]
+    public void PrimitiveResultsOfMethodsComeBackExactly()
+    {
+        // The guest writes boxed int, long, bool, double and string results itself (not through the serializer).
+        using var values = _runtime.CreateObject<Values>();
+        for (var round = 0; round < 4; round++)
+        {
+            foreach (var number in new long[] { 0, 127, 128, -33, 65536, uint.MaxValue, long.MinValue, long.MaxValue })
+            {
+                Assert.Equal(number, values.Invoke<long, long>("Long", number));
+                var narrow = (int)Math.Clamp(number, int.MinValue, int.MaxValue);
+                Assert.Equal(narrow, values.Invoke<int, int>("Int", narrow));
+            }
+            foreach (var real in new[] { -0.0, double.NaN, double.MaxValue, 1e-300 })
+            {
+                Assert.Equal(BitConverter.DoubleToInt64Bits(real), BitConverter.DoubleToInt64Bits(values.Invoke<double, double>("Double", real)));
+            }
+            foreach (var text in new string?[] { null, "", "é✓", new string('z', 300) })
+            {
+                Assert.Equal(text, values.Invoke<string?, string?>("Text", text));
+            }
+            Assert.True(values.Invoke<bool, bool>("Flag", true));
+            Assert.False(values.Invoke<bool, bool>("Flag", false));
+            Assert.Equal(42, values.Invoke<object>("Boxed"));
+        }
+    }
+
+    public sealed class Values
+    {
+        public int Int(int value) => value;
+
+        public long Long(long value) => value;
+
+        public double Double(double value) => value;
+
+        public string? Text(string? value) => value;
+
+        public bool Flag(bool value) => value;
+
+        public object Boxed() => 42;
+    }
+
+    [Fact]
     public void GuestExceptionsFromMethodsCarryTheGuestStack()
     {
         using var calculator = _runtime.CreateObject<Calculator>();

@@ -1,3 +1,4 @@
+using System.Buffers;
 using IsolateGrains.Protocol;
 using MessagePack;
 
@@ -5,8 +6,8 @@ namespace IsolateGrains.Tests;
 
 /// <summary>
 /// Requests arrive as bytes (grain clients send them encoded), so any bytes at all may reach the guest dispatcher.
-/// Whatever they are, the caller gets an <see cref="IsolatedException"/> that names the problem, and the sandbox
-/// keeps its state and goes on working.
+/// Whatever they are, the caller gets an <see cref="IsolatedException"/> that names the problem as the request's
+/// (not as an exception thrown by guest code), and the sandbox keeps its state and goes on working.
 /// </summary>
 public sealed class MalformedRequestTests : IDisposable
 {
@@ -20,14 +21,19 @@ public sealed class MalformedRequestTests : IDisposable
     {
         { "no bytes", [], "empty" },
         { "an empty array", [0x90], "empty" },
+        { "an empty array16", [0xdc, 0x00, 0x00], "empty" },
         { "not an array", [0x2a], "not a MessagePack array" },
         { "an array with no kind", [0x91], "kind could not be read" },
+        { "an array16 with no kind", [0xdc, 0x00, 0x01], "kind could not be read" },
         { "an unknown kind", [0x91, 0x63], "Unknown request kind 99" },
+        { "an unknown kind in an array16", [0xdc, 0x00, 0x01, 0x63], "Unknown request kind 99" },
         { "an invocation cut off before its key", [0x94, 0x01], "truncated" },
         { "an invocation whose key is a string", [0x94, 0x01, 0xa1, (byte)'k', 0xc0, 0xc0], "method key" },
+        { "an invocation whose key is negative", [0x94, 0x01, 0xff, 0xc0, 0xc0], "method key" },
         { "an invocation with a key cut off", [0x94, 0x01, 0xcf, 0x01, 0x02], "truncated" },
         { "an unknown key without a descriptor", [0x94, 0x01, 0xcf, 1, 2, 3, 4, 5, 6, 7, 8, 0xc0, 0xc0], "does not know method key 0102030405060708" },
         { "an unknown key with a malformed descriptor", [0x94, 0x01, 0x05, 0x2a, 0xc0], "descriptor was malformed" },
+        { "an unknown key with a descriptor of empty names", [0x94, 0x01, 0x05, 0x94, 0xa0, 0xa0, 0x00, 0xa0, 0xc0], "descriptor" },
         { "an invocation cut off after its key", [0x94, 0x01, 0x05], "truncated" },
     };
 
@@ -35,12 +41,51 @@ public sealed class MalformedRequestTests : IDisposable
     [MemberData(nameof(Requests))]
     public async Task AMalformedRequestIsRefusedWithAMessageAndTheSandboxKeepsItsState(string what, byte[] request, string expected)
     {
-        var reply = await _runtime.ExecuteAsync(request);
+        var error = RefusedAsBadRequest(await _runtime.ExecuteAsync(request), what);
 
-        var error = Assert.Throws<IsolatedException>(() => GuestRequests.ReadReply(reply));
-        Assert.False(error.IsFatal, what);
         Assert.Contains(expected, error.Message, StringComparison.OrdinalIgnoreCase);
         Assert.Equal(7, _runtime.Invoke(() => Box.Value));
+    }
+
+    public static TheoryData<string, string> MalformedTargets() => new()
+    {
+        // The lambda below captures one int, x: its target is {"x": <int>}.
+        { "a captured value cut off", "81 a1 78 d2 00" },
+        { "a map without its value", "81 a1 78" },
+        { "a map header alone", "81" },
+        { "a captured value of the wrong type", "81 a1 78 a4 74 65 78 74" },
+        { "a field the closure does not have", "81 ab 6e 6f 53 75 63 68 46 69 65 6c 64 03" },
+        { "a target that is not a map", "2a" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedTargets))]
+    public async Task AMalformedTargetOfAKnownMethodIsRefused(string what, string targetHex)
+    {
+        var x = 1;
+        Func<int> lambda = () => x + Box.Value;
+        Assert.Equal(8, _runtime.Invoke(lambda));
+
+        var error = RefusedAsBadRequest(await _runtime.ExecuteAsync(Request(KeyOf(lambda), descriptor: null, Convert.FromHexString(targetHex.Replace(" ", "")))), what);
+
+        Assert.Contains("target", error.Message, StringComparison.Ordinal);
+        Assert.Equal(8, _runtime.Invoke(lambda));
+    }
+
+    [Fact]
+    public async Task AMalformedTargetNamesWhatIsWrongWithIt()
+    {
+        var x = 1;
+        Func<int> lambda = () => x + Box.Value;
+        Assert.Equal(8, _runtime.Invoke(lambda));
+
+        var wrongType = RefusedAsBadRequest(await _runtime.ExecuteAsync(Request(KeyOf(lambda), null, Convert.FromHexString("81a178a474657874"))), "wrong type");
+        var noSuchField = RefusedAsBadRequest(await _runtime.ExecuteAsync(Request(KeyOf(lambda), null, Convert.FromHexString("81ab6e6f537563684669656c6403"))), "no such field");
+        var cutOff = RefusedAsBadRequest(await _runtime.ExecuteAsync(Request(KeyOf(lambda), null, Convert.FromHexString("81a178d200"))), "cut off");
+
+        Assert.Contains("System.Int32", wrongType.Message, StringComparison.Ordinal);
+        Assert.Contains("noSuchField", noSuchField.Message, StringComparison.Ordinal);
+        Assert.Contains("truncated", cutOff.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -49,86 +94,103 @@ public sealed class MalformedRequestTests : IDisposable
         var x = 1;
         Func<int> lambda = () => x + Box.Value;
         Assert.Equal(8, _runtime.Invoke(lambda));
-        var request = GuestRequests.InvokeDelegate(lambda, new HashSet<ulong>(), out var key);
-        var withoutTarget = WithoutTarget(key);
 
-        var reply = await _runtime.ExecuteAsync(withoutTarget);
-
-        var error = Assert.Throws<IsolatedException>(() => GuestRequests.ReadReply(reply));
+        var error = RefusedAsBadRequest(await _runtime.ExecuteAsync(Request(KeyOf(lambda), descriptor: null, target: [0xc0])), "no target");
 
         Assert.Contains("target", error.Message, StringComparison.Ordinal);
         Assert.Contains("missing", error.Message, StringComparison.Ordinal);
+        var request = GuestRequests.InvokeDelegate(lambda, new HashSet<ulong>(), out _);
         Assert.Equal(8, GuestRequests.Deserialize<int>(GuestRequests.ReadReply(await _runtime.ExecuteAsync(request))));
     }
 
-    [Fact]
-    public async Task AClosureFieldTheTypeDoesNotHaveIsRefusedByName()
+    [Theory]
+    [InlineData("a descriptor cut off", new byte[] { 0x94, 0xa1 }, "truncated")]
+    [InlineData("a descriptor with a reserved code", new byte[] { 0xc1 }, "malformed")]
+    public async Task AKnownMethodWithAMalformedDescriptorIsRefused(string what, byte[] descriptor, string expected)
     {
         var x = 1;
         Func<int> lambda = () => x + Box.Value;
         Assert.Equal(8, _runtime.Invoke(lambda));
-        _ = GuestRequests.InvokeDelegate(lambda, new HashSet<ulong>(), out var key);
 
-        var output = new System.Buffers.ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(output);
-        writer.WriteArrayHeader(4);
-        writer.Write((int)GuestRequestKind.InvokeDelegate);
-        writer.Write(key);
-        writer.WriteNil();
-        writer.WriteMapHeader(1);
-        writer.Write("noSuchField");
-        writer.Write(3);
-        writer.Flush();
+        var error = RefusedAsBadRequest(await _runtime.ExecuteAsync(Request(KeyOf(lambda), descriptor, target: [0x80])), what);
 
-        var reply = await _runtime.ExecuteAsync(output.WrittenSpan.ToArray());
-
-        var error = Assert.Throws<IsolatedException>(() => GuestRequests.ReadReply(reply));
-
-        Assert.Contains("noSuchField", error.Message, StringComparison.Ordinal);
-        Assert.Equal(7, _runtime.Invoke(() => Box.Value));
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        Assert.Equal(8, _runtime.Invoke(lambda));
     }
 
     [Fact]
-    public async Task ACapturedValueOfTheWrongTypeIsRefusedNamingTheType()
+    public async Task AKeyInASignedFormIsTheSameKey()
     {
+        // Any of MessagePack's integer forms may carry a key: a descriptor sent under key 5 in its signed 64-bit form
+        // teaches the sandbox key 5, which then works in its smallest form.
         var x = 1;
         Func<int> lambda = () => x + Box.Value;
-        Assert.Equal(8, _runtime.Invoke(lambda));
-        _ = GuestRequests.InvokeDelegate(lambda, new HashSet<ulong>(), out var key);
+        var full = GuestRequests.InvokeDelegate(lambda, new HashSet<ulong>(), out _);
+        var reader = new MessagePackReader(full);
+        reader.ReadArrayHeader();
+        reader.ReadInt32();
+        reader.Skip();
+        var descriptor = reader.ReadRaw().ToArray();
+        byte[] signedFive = [0xd3, 0, 0, 0, 0, 0, 0, 0, 5];
 
-        var output = new System.Buffers.ArrayBufferWriter<byte>();
+        var first = await _runtime.ExecuteAsync([0x94, 0x01, .. signedFive, .. descriptor, 0x81, 0xa1, (byte)'x', 0x05]);
+        var second = await _runtime.ExecuteAsync([0x94, 0x01, 0x05, 0xc0, 0x81, 0xa1, (byte)'x', 0x06]);
+
+        Assert.Equal(12, GuestRequests.Deserialize<int>(GuestRequests.ReadReply(first)));
+        Assert.Equal(13, GuestRequests.Deserialize<int>(GuestRequests.ReadReply(second)));
+    }
+
+    [Fact]
+    public async Task GuestCodeThatThrowsWhatAMalformedRequestWouldIsStillAGuestException()
+    {
+        // The lambda's own EndOfStreamException is guest code throwing, not a truncated request.
+        var reply = await _runtime.ExecuteAsync(GuestRequests.InvokeDelegate(() => ThrowEndOfStream(), new HashSet<ulong>(), out _));
+
+        var error = Assert.Throws<IsolatedException>(() => GuestRequests.ReadReply(reply));
+
+        Assert.Equal(typeof(EndOfStreamException).FullName, error.GuestExceptionType);
+    }
+
+    private static int ThrowEndOfStream() => throw new EndOfStreamException("the guest's own stream ended");
+
+    private static IsolatedException RefusedAsBadRequest(byte[] reply, string what)
+    {
+        var error = Assert.Throws<IsolatedException>(() => GuestRequests.ReadReply(reply));
+        Assert.False(error.IsFatal, what);
+        // A refused request has no guest exception type: it is the caller's mistake, not guest code throwing.
+        Assert.True(error.GuestExceptionType is null, $"{what}: reported as guest exception {error.GuestExceptionType}: {error.Message}");
+        return error;
+    }
+
+    private static ulong KeyOf(Delegate lambda)
+    {
+        _ = GuestRequests.InvokeDelegate(lambda, new HashSet<ulong>(), out var key);
+        return key;
+    }
+
+    /// <summary><c>[InvokeDelegate, key, descriptor | nil, target]</c> with the given raw descriptor and target bytes.</summary>
+    private static byte[] Request(ulong key, byte[]? descriptor, byte[] target)
+    {
+        var output = new ArrayBufferWriter<byte>();
         var writer = new MessagePackWriter(output);
         writer.WriteArrayHeader(4);
         writer.Write((int)GuestRequestKind.InvokeDelegate);
         writer.Write(key);
-        writer.WriteNil();
-        writer.WriteMapHeader(1);
-        writer.Write(nameof(x));
-        writer.Write("not a number");
+        if (descriptor is null)
+        {
+            writer.WriteNil();
+        }
+        else
+        {
+            writer.WriteRaw(descriptor);
+        }
+        writer.WriteRaw(target);
         writer.Flush();
-        var reply = await _runtime.ExecuteAsync(output.WrittenSpan.ToArray());
-
-        var error = Assert.Throws<IsolatedException>(() => GuestRequests.ReadReply(reply));
-        Assert.False(error.IsFatal);
-        Assert.Contains("System.Int32", error.Message, StringComparison.Ordinal);
-        Assert.Equal(8, _runtime.Invoke(lambda));
+        return output.WrittenSpan.ToArray();
     }
 
     private static class Box
     {
         public static int Value;
-    }
-
-    private static byte[] WithoutTarget(ulong key)
-    {
-        var output = new System.Buffers.ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(output);
-        writer.WriteArrayHeader(4);
-        writer.Write((int)GuestRequestKind.InvokeDelegate);
-        writer.Write(key);
-        writer.WriteNil();
-        writer.WriteNil();
-        writer.Flush();
-        return output.WrittenSpan.ToArray();
     }
 }

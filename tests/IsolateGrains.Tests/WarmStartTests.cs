@@ -87,6 +87,21 @@ public sealed class WarmStartTests
         Assert.Equal(3, runtime.Invoke(lambda));
     }
 
+    [Fact]
+    public async Task ALambdaThatCapturesNothingIsReadyInTheTemplateToo()
+    {
+        // Its target is the compiler's <>c singleton class, which has a static constructor: the template compiles the
+        // constructor call without running it.
+        using var host = TestHosts.Create().WithBinDirectoryAssemblyLoader();
+        Func<int> lambda = () => 41;
+        await host.PrepareAsync(lambda);
+        using var runtime = new IsolatedRuntime(host);
+        Assert.NotNull(runtime.SandboxForTests.Template);
+
+        Assert.True(runtime.Invoke(ConstructorIsReady(lambda.Target!.GetType())));
+        Assert.Equal(41, runtime.Invoke(lambda));
+    }
+
     /// <summary>A lambda with a closure of its own (a lambda of the test method would share the prepared one's).</summary>
     private static Func<bool> ConstructorIsReady(Type closure)
     {

@@ -22,9 +22,9 @@ internal static class DelegateInvoker
     private static MethodRunner? s_lastRunner;
 
     /// <summary>
-    /// Handles one request; <paramref name="body"/> is what follows the kind. The key, a nil descriptor and a target
-    /// without fields are read straight from the bytes (each costs the interpreter less so than through a reader); a
-    /// reader is built only for a descriptor or for captured values.
+    /// Handles one request; <paramref name="body"/> is what follows the kind. The key, a nil descriptor and a target whose
+    /// captured values are all primitives are read straight from the bytes (the interpreter pays dearly for a reader); a
+    /// reader is built only for a descriptor or for other captured values. Malformed bytes get a BadRequest reply.
     /// </summary>
     public static void Invoke(ReadOnlyMemory<byte> body, ArrayBufferWriter<byte> output)
     {
@@ -97,9 +97,11 @@ internal static class DelegateInvoker
                 {
                     target = ClosureSerializer.Deserialize(ref reader, plan);
                 }
-                catch (EndOfStreamException)
+                catch (Exception e) when (IsMalformedData(e))
                 {
-                    Replies.WriteBadRequest(output, $"The invocation request was truncated inside the target of type '{runner.DeclaringType.FullName}'.");
+                    Replies.WriteBadRequest(output, Chain(e).Any(c => c is EndOfStreamException)
+                        ? $"The invocation request was truncated inside the target of type '{runner.DeclaringType.FullName}'."
+                        : $"The target of type '{runner.DeclaringType.FullName}' in the invocation request is malformed: {string.Join(" ", Chain(e).Select(c => c.Message).Distinct())}");
                     return;
                 }
             }
@@ -113,6 +115,22 @@ internal static class DelegateInvoker
         {
             output.ResetWrittenCount();
             Replies.WriteException(output, e);
+        }
+    }
+
+    /// <summary>
+    /// True for the serializer's own complaints about the bytes (a wrong code, the end reached, a number too large) and
+    /// false when the user's code threw while a value was built (a constructor, a setter): the serializer wraps both, and
+    /// only the first is the caller's mistake.
+    /// </summary>
+    private static bool IsMalformedData(Exception e) =>
+        Chain(e).All(c => c is MessagePackSerializationException or EndOfStreamException or OverflowException);
+
+    private static IEnumerable<Exception> Chain(Exception e)
+    {
+        for (Exception? current = e; current is not null; current = current.InnerException)
+        {
+            yield return current;
         }
     }
 
@@ -191,6 +209,21 @@ internal static class DelegateInvoker
     /// <see cref="FileNotFoundException"/> naming it; any other mismatch an <see cref="InvalidOperationException"/>.
     /// </summary>
     private static MethodRunner? TryResolve(MethodDescriptor descriptor, out Exception? problem)
+    {
+        try
+        {
+            return TryResolveNames(descriptor, out problem);
+        }
+        catch (Exception e) when (e is ArgumentException or TypeLoadException or FileLoadException or BadImageFormatException)
+        {
+            // Names that cannot be names (an empty assembly name), a type the assembly does not have: the caller's mistake.
+            problem = new InvalidOperationException(
+                $"The method descriptor ({descriptor.AssemblyName}, {descriptor.TypeName}, token 0x{descriptor.MetadataToken:X8}) names nothing the sandbox can resolve: {e.Message}");
+            return null;
+        }
+    }
+
+    private static MethodRunner? TryResolveNames(MethodDescriptor descriptor, out Exception? problem)
     {
         problem = null;
         var (assemblyName, typeName, token, moduleVersionId) = (descriptor.AssemblyName, descriptor.TypeName, descriptor.MetadataToken, descriptor.ModuleVersionId);

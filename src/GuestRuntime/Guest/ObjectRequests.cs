@@ -88,7 +88,7 @@ internal static class ObjectRequests
         {
             reader.ReadArrayHeader();
             declaringType = reader.TryReadNil() ? target?.GetType() : GuestTypes.FindQualifiedType(reader.ReadString() ?? "");
-            // The name's bytes (a slice of the request, which outlives this call) when they are contiguous, as they are.
+            // The name's bytes (a slice of the request, valid for this call) when they are contiguous, as they are.
             if (reader.NextMessagePackType != MessagePackType.String || !reader.TryReadStringSpan(out utf8Name))
             {
                 name = reader.ReadString() ?? "";

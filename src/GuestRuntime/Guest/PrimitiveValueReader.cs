@@ -90,6 +90,22 @@ internal static class PrimitiveValueReader
             return SpanRead.Truncated;
         }
         var code = bytes[at];
+        if (code is >= 0xd0 and <= 0xd3)
+        {
+            // A signed form holding a number that is not negative is still that number.
+            var signedAt = at;
+            if (!TryReadInteger(bytes, ref signedAt, out var signed))
+            {
+                return SpanRead.Truncated;
+            }
+            if (signed < 0)
+            {
+                return SpanRead.OtherType;
+            }
+            value = (ulong)signed;
+            at = signedAt;
+            return SpanRead.Done;
+        }
         var size = code switch
         {
             <= 0x7f => 0,

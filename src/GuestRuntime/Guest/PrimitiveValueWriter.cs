@@ -30,7 +30,7 @@ internal static class PrimitiveValueWriter
         }
         var destination = output.GetSpan(2 + most);
         destination[0] = 0x92; // [Success, value]
-        destination[1] = 0x00;
+        destination[1] = (byte)IsolateGrains.Protocol.ReplyStatus.Success;
         var at = 2;
         WriteValue(destination, ref at, value);
         output.Advance(at);

@@ -9,7 +9,7 @@ namespace IsolateGrains.Protocol;
 /// Serializes a lambda's closure object field by field: a MessagePack map from field name to the
 /// field's value serialized as its declared type, with nested closures as nested maps. Only the
 /// fields the lambda uses are written (see <see cref="ClosureFields"/>); the guest creates the
-/// closure without running a constructor and sets those fields. Plans are cached per method and
+/// closure (through the compiler's empty constructor, or uninitialized) and sets those fields. Plans are cached per method and
 /// per closure type, so the reflection (attribute checks, field lists, name encoding) happens once:
 /// on the guest, an interpreter, that reflection used to cost more than the call itself.
 /// </summary>
@@ -68,7 +68,15 @@ internal static class ClosureSerializer
         // Lays the type out (loading what its fields need) and compiles the constructor calls use, as the first call
         // would, without running code of the user's: only a type without a static constructor is created, and a closure
         // class's constructor is the compiler's empty one.
-        var blank = type.TypeInitializer is null ? plan.Create() : null;
+        object? blank = null;
+        if (type.TypeInitializer is null)
+        {
+            blank = plan.Create();
+        }
+        else
+        {
+            plan.PrepareCreate(); // compiled, not run: creating one could run the static constructor
+        }
         foreach (var name in capturedFields)
         {
             if (plan.TryFind(name) is { IsClosure: false } slot)
@@ -223,7 +231,11 @@ internal static class ClosureSerializer
         /// constructor, which a compiled <c>newobj</c> runs for a fraction of what GetUninitializedObject costs the
         /// interpreter; any other type, or one the emitter refuses, is created uninitialized.
         /// </summary>
-        public object Create() => (_create ??= CompileConstructor(Type) ?? (() => RuntimeHelpers.GetUninitializedObject(Type)))();
+        public object Create()
+        {
+            PrepareCreate();
+            return _create!();
+        }
 
         /// <summary>
         /// Reads a closure whose captured values are all primitives in compact forms (the common case: <c>{"x": 41}</c>)
@@ -239,7 +251,7 @@ internal static class ClosureSerializer
             }
             var count = bytes[0] & 0x0f;
             var at = 1;
-            var created = Create();
+            object? created = null; // created at the first value that can be stored, so a fallback allocates nothing here
             for (var i = 0; i < count; i++)
             {
                 if (at >= bytes.Length || (bytes[at] & 0xe0) != 0xa0)
@@ -251,29 +263,19 @@ internal static class ClosureSerializer
                 {
                     return false;
                 }
-                var name = bytes.Slice(at + 1, length);
-                var slot = i < _fields.Length && name.SequenceEqual(_fields[i].Utf8Name) ? _fields[i] : FindFlat(name);
+                var slot = FindUtf8(bytes.Slice(at + 1, length), i);
                 at += 1 + length;
-                if (slot is null || slot.IsClosure || !slot.ValueReader.TryStore(bytes, ref at, created))
+                if (slot is null || slot.IsClosure || !slot.ValueReader.TryStore(bytes, ref at, created ??= Create()))
                 {
                     return false;
                 }
             }
-            closure = created;
+            closure = created ?? Create();
             return true;
         }
 
-        private FieldSlot? FindFlat(ReadOnlySpan<byte> name)
-        {
-            foreach (var slot in _fields)
-            {
-                if (name.SequenceEqual(slot.Utf8Name))
-                {
-                    return slot;
-                }
-            }
-            return null;
-        }
+        /// <summary>Works out how <see cref="Create"/> creates closures (compiling its constructor call) without creating one.</summary>
+        public void PrepareCreate() => _create ??= CompileConstructor(Type) ?? (() => RuntimeHelpers.GetUninitializedObject(Type));
 
         /// <summary>True once <see cref="Create"/> has its way of creating closures (a warm-start template prepares it).</summary>
         public bool ConstructorIsReady => _create is not null;
@@ -310,6 +312,12 @@ internal static class ClosureSerializer
             {
                 return FindByName(reader.ReadString() ?? "");
             }
+            return FindUtf8(name, index) ?? throw NoSuchField(System.Text.Encoding.UTF8.GetString(name));
+        }
+
+        /// <summary>The slot whose UTF-8 name is <paramref name="name"/> (the <paramref name="index"/>-th tried first), or null.</summary>
+        private FieldSlot? FindUtf8(ReadOnlySpan<byte> name, int index)
+        {
             if (index < _fields.Length && name.SequenceEqual(_fields[index].Utf8Name))
             {
                 return _fields[index];
@@ -321,7 +329,7 @@ internal static class ClosureSerializer
                     return slot;
                 }
             }
-            throw NoSuchField(System.Text.Encoding.UTF8.GetString(name));
+            return null;
         }
 
         private FieldSlot FindByName(string name) => TryFind(name) ?? throw NoSuchField(name);

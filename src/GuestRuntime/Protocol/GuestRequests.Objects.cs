@@ -95,7 +95,8 @@ internal static partial class GuestRequests
         return output.WrittenSpan.ToArray();
     }
 
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, string> s_argumentTypeNames = new();
+    // Weak keys: a type of a collectible load context is not kept alive by having been an argument.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Type, string> s_argumentTypeNames = new();
 
     /// <summary>
     /// How an argument's type is named to the guest: the core library's types by their full name (the guest has its own
@@ -103,7 +104,7 @@ internal static partial class GuestRequests
     /// Short names are cheaper for the interpreted guest to read and match; computed once per type (the host's
     /// AssemblyQualifiedName builds a new string every time).
     /// </summary>
-    private static string ArgumentTypeName(Type type) => s_argumentTypeNames.GetOrAdd(type, static t =>
+    private static string ArgumentTypeName(Type type) => s_argumentTypeNames.GetValue(type, static t =>
         t.Assembly == typeof(object).Assembly && !t.IsGenericType && t.FullName is { } fullName ? fullName : t.AssemblyQualifiedName!);
 
     /// <summary>

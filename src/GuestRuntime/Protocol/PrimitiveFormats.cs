@@ -7,7 +7,8 @@ namespace IsolateGrains.Protocol;
 /// Reads the primitives most captured values and arguments are (int, long, bool, double, string) with the reader's own
 /// methods: what their formatters do, without the resolver lookup and serializer entry that cost the guest's
 /// interpreter more than the value itself. Errors are wrapped as the serializer wraps them ("Failed to deserialize T
-/// value", the cause inside), so callers see the same exceptions either way.
+/// value", the cause inside), so callers see the same exceptions either way. The same five types are read from bytes
+/// by <c>Guest.PrimitiveValueReader</c> and written by <c>Guest.PrimitiveValueWriter</c>.
 /// </summary>
 internal static class PrimitiveFormats
 {
@@ -40,12 +41,16 @@ internal static class PrimitiveFormats
                 var value = reader.ReadDouble();
                 return Unsafe.As<double, T>(ref value);
             }
-            var text = reader.ReadString();
-            return Unsafe.As<string?, T>(ref text);
+            if (typeof(T) == typeof(string))
+            {
+                var text = reader.ReadString();
+                return Unsafe.As<string?, T>(ref text);
+            }
         }
         catch (Exception e)
         {
             throw new MessagePackSerializationException($"Failed to deserialize {typeof(T).FullName} value.", e);
         }
+        throw new NotSupportedException($"{typeof(T).FullName} is not one of the primitives read here (see Handles).");
     }
 }
