@@ -50,6 +50,45 @@ public sealed class IsolateGrainTests(ClusterFixture fixture)
         Assert.Contains(nameof(Thrower.Fail), error.GuestStackTrace);
     }
 
+    public static TheoryData<string, byte[], string> MalformedRequests() => new()
+    {
+        { "not an array", [0x2a], "not a MessagePack array" },
+        { "an invocation cut off after its key", [0x94, 0x01, 0x05], "truncated" },
+        { "an unknown kind", [0x91, 0x63], "Unknown request kind 99" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedRequests))]
+    public async Task AMalformedRequestIsRefusedByNameAndTheGrainKeepsItsState(string what, byte[] payload, string expected)
+    {
+        // Grain requests are bytes from callers: whatever they are, the reply is a refusal that names the problem.
+        var grain = Grain("malformed");
+        await grain.Invoke(() => { State.Counter = 5; });
+
+        var reply = await grain.Execute(new IsolateRequest(payload));
+
+        var decoded = MessagePack.MessagePackSerializer.Deserialize<object[]>(reply.Payload);
+        Assert.Equal(2, Convert.ToInt32(decoded[0], System.Globalization.CultureInfo.InvariantCulture)); // BadRequest, not a guest exception
+        Assert.Contains(expected, (string)decoded[1], StringComparison.Ordinal);
+        Assert.Equal(6, await grain.Invoke(() => ++State.Counter));
+        Assert.Equal(0, (await grain.GetStatus()).ResetCount);
+        Assert.False(string.IsNullOrEmpty(what));
+    }
+
+    [Fact]
+    public async Task ARequestOverTheMaximumPayloadIsRefusedAndTheGrainKeepsItsState()
+    {
+        var grain = Grain("oversized");
+        await grain.Invoke(() => { State.Counter = 5; });
+
+        var reply = await grain.Execute(new IsolateRequest(new byte[17 * 1024 * 1024]));
+
+        var decoded = MessagePack.MessagePackSerializer.Deserialize<object[]>(reply.Payload);
+        Assert.Equal(2, Convert.ToInt32(decoded[0], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Contains("maximum payload", (string)decoded[1], StringComparison.Ordinal);
+        Assert.Equal(6, await grain.Invoke(() => ++State.Counter));
+    }
+
     [Fact]
     public async Task IsolatedObjectsLiveInTheGrainsSandbox()
     {
