@@ -38,7 +38,7 @@ internal static class Measure
 
     /// <summary>
     /// Like <see cref="PerOperation"/>, and also this thread's CPU time per operation: on a machine other work
-    /// competes for, wall time includes waiting for a core, CPU time only the work itself.
+    /// competes for, wall time includes waiting for a core, CPU time only the work itself. <paramref name="iterations"/> warm up, as many are measured.
     /// </summary>
     public static (double Wall, double Cpu) PerOperationWithCpu(int iterations, Action action)
     {
@@ -46,13 +46,22 @@ internal static class Measure
         {
             action();
         }
-        var cpu = ThreadCpuMicroseconds();
-        var started = Stopwatch.GetTimestamp();
-        for (var i = 0; i < iterations; i++)
+        // Seven rounds, and the round of median wall time: a burst of load elsewhere on a shared machine spoils a round,
+        // not the row.
+        const int Rounds = 7;
+        var perRound = Math.Max(1, iterations / Rounds);
+        var rounds = new (double Wall, double Cpu)[Rounds];
+        for (var round = 0; round < Rounds; round++)
         {
-            action();
+            var cpu = ThreadCpuMicroseconds();
+            var started = Stopwatch.GetTimestamp();
+            for (var i = 0; i < perRound; i++)
+            {
+                action();
+            }
+            rounds[round] = (Stopwatch.GetElapsedTime(started).TotalMicroseconds / perRound, (ThreadCpuMicroseconds() - cpu) / perRound);
         }
-        return (Stopwatch.GetElapsedTime(started).TotalMicroseconds / iterations, (ThreadCpuMicroseconds() - cpu) / iterations);
+        return rounds.OrderBy(r => r.Wall).ElementAt(Rounds / 2);
     }
 
     /// <summary>Runs <paramref name="action"/> <paramref name="count"/> times and returns each one's thread CPU time in microseconds, sorted.</summary>
