@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace IsolateGrains.Guest;
@@ -106,6 +107,7 @@ internal static class PrimitiveValueWriter
         at += 8;
     }
 
+    /// <summary>An array header (fixarray, array16 or array32) for <paramref name="count"/> elements.</summary>
     public static void WriteArrayHeader(Span<byte> destination, ref int at, int count)
     {
         if (count <= 15)
@@ -168,8 +170,17 @@ internal static class PrimitiveValueWriter
         }
     }
 
+    /// <summary>A string with the narrowest header that holds its UTF-8 length.</summary>
     public static void WriteString(Span<byte> destination, ref int at, string text)
     {
+        if (text.Length * 3 <= 31)
+        {
+            // At most 31 bytes in UTF-8: a fixstr whatever the characters, so encode in place behind its one-byte header.
+            var length = Encoding.UTF8.GetBytes(text, destination[(at + 1)..]);
+            destination[at] = (byte)(0xa0 | length);
+            at += 1 + length;
+            return;
+        }
         // The header's size depends on the encoded length: encode after the widest header, then close the gap.
         var encoded = Encoding.UTF8.GetBytes(text, destination[(at + 5)..]);
         var start = at;
@@ -181,6 +192,24 @@ internal static class PrimitiveValueWriter
         at += encoded;
     }
 
+    /// <summary>
+    /// Copies <paramref name="source"/> to the start of <paramref name="destination"/> (which must not overlap it) with
+    /// <c>cpblk</c>, a native memmove in the guest's interpreter, where <see cref="Span{T}.CopyTo"/> runs the managed
+    /// memmove, interpreted: several times dearer for the few bytes of a name.
+    /// </summary>
+    public static void CopyBytes(ReadOnlySpan<byte> source, Span<byte> destination)
+    {
+        if (source.Length > destination.Length)
+        {
+            throw new ArgumentException("The destination is shorter than the source.", nameof(destination));
+        }
+        if (!source.IsEmpty)
+        {
+            Unsafe.CopyBlockUnaligned(ref MemoryMarshal.GetReference(destination), ref MemoryMarshal.GetReference(source), (uint)source.Length);
+        }
+    }
+
+    /// <summary>A string header (fixstr, str8, str16 or str32) for <paramref name="length"/> bytes.</summary>
     public static void WriteStringHeader(Span<byte> destination, ref int at, int length)
     {
         if (length <= 31)
@@ -191,6 +220,7 @@ internal static class PrimitiveValueWriter
         WriteSizedHeader(destination, ref at, length, code8: 0xd9, code16: 0xda, code32: 0xdb);
     }
 
+    /// <summary>A binary header (bin8, bin16 or bin32) for <paramref name="length"/> bytes.</summary>
     public static void WriteBinaryHeader(Span<byte> destination, ref int at, int length) =>
         WriteSizedHeader(destination, ref at, length, code8: 0xc4, code16: 0xc5, code32: 0xc6);
 
