@@ -93,7 +93,7 @@ public sealed partial class IsolatedRuntime
             reader.Skip();
             return (key, start, (int)reader.Consumed);
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or OverflowException)
+        catch (Exception e) when (MalformedMessagePack.Is(e))
         {
             return null; // Malformed (a negative key overflows): the guest says so.
         }

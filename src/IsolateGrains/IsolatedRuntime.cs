@@ -228,7 +228,7 @@ public sealed partial class IsolatedRuntime : IDisposable
                     return CallbackRegistry.Failure($"The host does not understand request kind {(int)kind}.");
             }
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException or InvalidOperationException)
+        catch (Exception e) when (MalformedMessagePack.Is(e) || e is InvalidOperationException)
         {
             _logger.LogWarning("Sandbox {Sandbox} sent a malformed request: {Message}", Name, e.Message);
             return CallbackRegistry.Failure("The host could not read the request.");

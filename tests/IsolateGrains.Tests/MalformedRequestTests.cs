@@ -35,7 +35,20 @@ public sealed class MalformedRequestTests : IDisposable
         { "an unknown key with a malformed descriptor", [0x94, 0x01, 0x05, 0x2a, 0xc0], "descriptor was malformed" },
         { "an unknown key with a descriptor of empty names", [0x94, 0x01, 0x05, 0x94, 0xa0, 0xa0, 0x00, 0xa0, 0xc0], "descriptor" },
         { "an invocation cut off after its key", [0x94, 0x01, 0x05], "truncated" },
+        { "an unknown key whose descriptor's length runs past the end", [0x94, 0x01, 0x05, 0xc6, 0x7f, 0xff, 0xff, 0xff], "descriptor was malformed" },
     };
+
+    [Theory]
+    [InlineData(new byte[] { 0x92, 0x00, 0xc6, 0x7f, 0xff, 0xff, 0xff })] // a result whose length runs past the end
+    [InlineData(new byte[] { 0x92, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc0 })] // a status too large for its field
+    [InlineData(new byte[] { 0x92, 0x00 })] // no result
+    public void AMalformedReplyFromTheGuestIsAnIsolatedExceptionOnTheHost(byte[] reply)
+    {
+        // Replies come from untrusted guest code: the host names them malformed, whatever they are.
+        var error = Assert.Throws<IsolatedException>(() => GuestRequests.ReadReplyOrPending(reply));
+
+        Assert.Matches("malformed|truncated", error.Message);
+    }
 
     [Theory]
     [MemberData(nameof(Requests))]
@@ -106,6 +119,7 @@ public sealed class MalformedRequestTests : IDisposable
     [Theory]
     [InlineData("a descriptor cut off", new byte[] { 0x94, 0xa1 }, "truncated")]
     [InlineData("a descriptor with a reserved code", new byte[] { 0xc1 }, "malformed")]
+    [InlineData("a descriptor whose length runs past the end", new byte[] { 0xc6, 0x7f, 0xff, 0xff, 0xff }, "truncated")]
     public async Task AKnownMethodWithAMalformedDescriptorIsRefused(string what, byte[] descriptor, string expected)
     {
         var x = 1;
@@ -149,6 +163,72 @@ public sealed class MalformedRequestTests : IDisposable
         var error = Assert.Throws<IsolatedException>(() => GuestRequests.ReadReply(reply));
 
         Assert.Equal(typeof(EndOfStreamException).FullName, error.GuestExceptionType);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(99)]
+    [InlineData(20261201)]
+    public async Task MutatedInvocationsAreAnsweredOrRefusedAsBadRequestsNeverFatal(int seed)
+    {
+        // Truncations, flipped and inserted bytes anywhere after the kind of a valid invocation (seeded, so repeatable):
+        // each is answered or refused as the request's fault, and the sandbox keeps its state.
+        var x = 1;
+        Func<int> lambda = () => x + Box.Value;
+        Assert.Equal(8, _runtime.Invoke(lambda));
+        var valid = Request(KeyOf(lambda), descriptor: null, target: [0x81, 0xa1, (byte)'x', 0x05]);
+        var random = new Random(seed);
+        var (answered, refused) = (0, 0);
+
+        for (var i = 0; i < 3000; i++)
+        {
+            var mutated = Mutate(valid, random);
+            var reply = await _runtime.ExecuteAsync(mutated);
+            try
+            {
+                GuestRequests.ReadReply(reply);
+                answered++;
+            }
+            catch (IsolatedException e)
+            {
+                Assert.False(e.IsFatal, Convert.ToHexString(mutated));
+                Assert.True(e.GuestExceptionType is null, $"{Convert.ToHexString(mutated)}: {e.GuestExceptionType}: {e.Message}");
+                refused++;
+            }
+        }
+
+        Assert.True(answered > 0 && refused > 0, $"{answered} answered, {refused} refused");
+        Assert.Equal(8, _runtime.Invoke(lambda));
+        Assert.Equal(0, _runtime.ResetCount);
+    }
+
+    private static byte[] Mutate(byte[] valid, Random random)
+    {
+        var bytes = valid.ToList();
+        for (var edits = random.Next(1, 4); edits > 0; edits--)
+        {
+            var at = random.Next(2, Math.Max(3, bytes.Count)); // never the array header or the kind
+            switch (random.Next(4))
+            {
+                case 0:
+                    bytes.RemoveRange(Math.Min(at, bytes.Count), bytes.Count - Math.Min(at, bytes.Count));
+                    break;
+                case 1 when at < bytes.Count:
+                    bytes[at] = (byte)random.Next(256);
+                    break;
+                case 2:
+                    bytes.Insert(Math.Min(at, bytes.Count), (byte)random.Next(256));
+                    break;
+                default:
+                    if (at < bytes.Count)
+                    {
+                        bytes.RemoveAt(at);
+                    }
+                    break;
+            }
+        }
+        return [.. bytes];
     }
 
     private static int ThrowEndOfStream() => throw new EndOfStreamException("the guest's own stream ended");

@@ -123,8 +123,7 @@ internal static class DelegateInvoker
     /// false when the user's code threw while a value was built (a constructor, a setter): the serializer wraps both, and
     /// only the first is the caller's mistake.
     /// </summary>
-    private static bool IsMalformedData(Exception e) =>
-        Chain(e).All(c => c is MessagePackSerializationException or EndOfStreamException or OverflowException);
+    private static bool IsMalformedData(Exception e) => MalformedMessagePack.IsOnlyTheSerializers(e);
 
     private static IEnumerable<Exception> Chain(Exception e)
     {
@@ -146,7 +145,7 @@ internal static class DelegateInvoker
             Replies.WriteBadRequest(output, "The invocation request was truncated inside its method descriptor.");
             return false;
         }
-        catch (MessagePackSerializationException e)
+        catch (Exception e) when (MalformedMessagePack.Is(e))
         {
             Replies.WriteBadRequest(output, $"The invocation request's method descriptor was malformed: {e.Message}");
             return false;
@@ -160,7 +159,7 @@ internal static class DelegateInvoker
         {
             descriptor = MethodDescriptor.Read(ref reader);
         }
-        catch (Exception e) when (e is EndOfStreamException or MessagePackSerializationException or OverflowException)
+        catch (Exception e) when (MalformedMessagePack.Is(e))
         {
             descriptor = null;
         }

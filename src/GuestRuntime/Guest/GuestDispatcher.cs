@@ -123,7 +123,7 @@ internal static unsafe class GuestDispatcher
                 kind = (GuestRequestKind)header.ReadInt32();
                 body = request[(int)header.Consumed..];
             }
-            catch (Exception e) when (e is EndOfStreamException or MessagePackSerializationException or OverflowException)
+            catch (Exception e) when (MalformedMessagePack.Is(e))
             {
                 Replies.WriteBadRequest(output, $"The request's kind could not be read: {e.Message}");
                 return;

@@ -53,7 +53,7 @@ internal static partial class GuestRequests
             }
             return keys;
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException)
+        catch (Exception e) when (MalformedMessagePack.Is(e))
         {
             throw new IsolatedException($"The sandbox's answer to a prepare request was malformed: {e.Message}", e);
         }
@@ -91,7 +91,7 @@ internal static partial class GuestRequests
             }
             return new MethodToPrepare(descriptor, fields);
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException)
+        catch (Exception e) when (MalformedMessagePack.Is(e))
         {
             return null;
         }
@@ -119,7 +119,7 @@ internal static partial class GuestRequests
             var reader = new MessagePackReader(reply);
             return reader.ReadArrayHeader() == 2 && (ReplyStatus)reader.ReadInt32() is ReplyStatus.Success or ReplyStatus.Pending;
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException)
+        catch (Exception e) when (MalformedMessagePack.Is(e))
         {
             return false;
         }

@@ -99,7 +99,7 @@ internal static partial class GuestRequests
             var reader = new MessagePackReader(reply);
             return reader.ReadArrayHeader() == 2 && (ReplyStatus)reader.ReadInt32() == ReplyStatus.Pending ? reader.ReadInt32() : null;
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException)
+        catch (Exception e) when (MalformedMessagePack.Is(e))
         {
             return null; // Malformed: the final decoding reports it.
         }
@@ -152,6 +152,11 @@ internal static partial class GuestRequests
         catch (EndOfStreamException e)
         {
             throw new IsolatedException("The sandbox sent a truncated reply.", e);
+        }
+        catch (Exception e) when (MalformedMessagePack.Is(e))
+        {
+            // A number too large for its field, a length past the end.
+            throw new IsolatedException($"The sandbox sent a malformed reply: {e.Message}", e);
         }
     }
 

@@ -29,7 +29,7 @@ internal static class HostRequests
                 writer.WriteNil();
             }
         }
-        catch (Exception e) when (e is MessagePackSerializationException or EndOfStreamException)
+        catch (Exception e) when (MalformedMessagePack.Is(e))
         {
             reportMalformed?.Invoke(e.Message);
             writer.WriteNil();
