@@ -203,6 +203,64 @@ public sealed class MalformedRequestTests : IDisposable
         Assert.Equal(0, _runtime.ResetCount);
     }
 
+    [Theory]
+    [InlineData(3)]
+    [InlineData(20261201)]
+    public async Task MutatedObjectRequestsAreAnsweredOrRefusedAsBadRequestsNeverFatal(int seed)
+    {
+        using var doubler = _runtime.CreateObject<Doubler>();
+        Assert.Equal(42, doubler.Invoke<int, int>("Twice", 21));
+        var handle = doubler.HandleFor(_runtime);
+        byte[][] valid =
+        [
+            GuestRequests.InvokeMethod(handle, null, "Twice", [21], ResultMode.Value, _ => null),
+            GuestRequests.CreateObject(typeof(Doubler).Assembly.GetName().Name!, typeof(Doubler).FullName!, [], _ => null),
+            GuestRequests.GetObjectValue(handle),
+        ];
+        var random = new Random(seed);
+        var (answered, refused) = (0, 0);
+
+        for (var i = 0; i < 1500; i++)
+        {
+            var mutated = Mutate(valid[i % valid.Length], random);
+            var reply = await _runtime.ExecuteAsync(mutated);
+            try
+            {
+                GuestRequests.ReadReply(reply);
+                answered++;
+            }
+            catch (IsolatedException e)
+            {
+                Assert.False(e.IsFatal, Convert.ToHexString(mutated));
+                Assert.True(e.GuestExceptionType is null, $"{Convert.ToHexString(mutated)}: {e.GuestExceptionType}: {e.Message}");
+                refused++;
+            }
+        }
+
+        Assert.True(answered > 0 && refused > 0, $"{answered} answered, {refused} refused");
+        Assert.Equal(42, doubler.Invoke<int, int>("Twice", 21));
+        Assert.Equal(0, _runtime.ResetCount);
+    }
+
+    [Fact]
+    public void AConstructorThatThrowsWhatAMalformedRequestWouldIsStillAGuestException()
+    {
+        var error = Assert.Throws<IsolatedException>(() => _runtime.CreateObject<ThrowsEndOfStream>());
+
+        Assert.Equal(typeof(EndOfStreamException).FullName, error.GuestExceptionType);
+        Assert.Equal("the constructor's own", error.Message);
+    }
+
+    public sealed class ThrowsEndOfStream
+    {
+        public ThrowsEndOfStream() => throw new EndOfStreamException("the constructor's own");
+    }
+
+    public sealed class Doubler
+    {
+        public int Twice(int value) => value * 2;
+    }
+
     private static byte[] Mutate(byte[] valid, Random random)
     {
         var bytes = valid.ToList();

@@ -39,9 +39,10 @@ internal static unsafe class GuestDispatcher
             s_output.ResetWrittenCount();
             try
             {
-                if (e is ResolutionException or MessagePackSerializationException { InnerException: null })
+                if (e is ResolutionException || MalformedMessagePack.IsOnlyTheSerializers(e))
                 {
-                    // Names that do not exist and malformed requests are the caller's mistake, not guest code throwing.
+                    // Names that do not exist and malformed requests are the caller's mistake, not guest code throwing
+                    // (handlers report what the user's code throws themselves, as guest exceptions).
                     Replies.WriteBadRequest(s_output, e.Message);
                 }
                 else

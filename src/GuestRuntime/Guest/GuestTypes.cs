@@ -43,7 +43,14 @@ internal static class GuestTypes
     {
         if (!s_typesByQualifiedName.TryGetValue(qualifiedName, out var type))
         {
-            type = Type.GetType(qualifiedName, AssemblyResolver, TypeResolver, throwOnError: true)!;
+            try
+            {
+                type = Type.GetType(qualifiedName, AssemblyResolver, TypeResolver, throwOnError: true)!;
+            }
+            catch (Exception e) when (e is TypeLoadException or ArgumentException or FileLoadException or BadImageFormatException)
+            {
+                throw new ResolutionException($"Type '{qualifiedName}' was not found in the sandbox: {e.Message}");
+            }
             s_typesByQualifiedName[qualifiedName] = type;
         }
         return type;

@@ -21,15 +21,23 @@ internal static class ObjectRequests
         var type = GuestTypes.FindType(reader.ReadString() ?? "", reader.ReadString() ?? "");
         var (values, types) = Arguments.Read(ref reader);
         object instance;
-        if (values.Length == 0 && type.IsValueType)
+        var constructor = values.Length == 0 && type.IsValueType ? null : GuestTypes.FindConstructor(type, types);
+        if (constructor is not null)
         {
-            instance = Activator.CreateInstance(type)!;
-        }
-        else
-        {
-            var constructor = GuestTypes.FindConstructor(type, types);
             Arguments.FitTo(constructor.GetParameters(), values);
-            instance = Unwrap(() => constructor.Invoke(BindingFlags.DoNotWrapExceptions, binder: null, values, culture: null));
+        }
+        try
+        {
+            instance = constructor is null
+                ? Activator.CreateInstance(type)!
+                : Unwrap(() => constructor.Invoke(BindingFlags.DoNotWrapExceptions, binder: null, values, culture: null));
+        }
+        catch (Exception e)
+        {
+            // The constructor is the user's code: what it throws is a guest exception, whatever its type.
+            output.ResetWrittenCount();
+            Replies.WriteException(output, e is TargetInvocationException { InnerException: { } inner } ? inner : e);
+            return;
         }
         WriteHandle(output, instance);
     }
@@ -43,11 +51,11 @@ internal static class ObjectRequests
         {
             value = TypeCodec.For(type).Deserialize(ref reader);
         }
-        catch (MessagePackSerializationException e) when (e.InnerException is { } inner)
+        catch (MessagePackSerializationException e) when (e.InnerException is { } inner && !MalformedMessagePack.IsOnlyTheSerializers(e))
         {
-            // The type's own code refused the value: report its exception, not the serializer's wrapper.
-            ExceptionDispatchInfo.Throw(inner);
-            throw;
+            // The type's own code refused the value: report its exception as a guest exception, not the serializer's wrapper.
+            Replies.WriteException(output, inner);
+            return;
         }
         if (value is null)
         {
