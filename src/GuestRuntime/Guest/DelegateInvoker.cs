@@ -97,8 +97,10 @@ internal static class DelegateInvoker
                 {
                     target = ClosureSerializer.Deserialize(ref reader, plan);
                 }
-                catch (Exception e) when (IsMalformedData(e))
+                catch (Exception e) when (MalformedMessagePack.IsOnlyTheSerializers(e))
                 {
+                    // The serializer's complaints about the bytes; what the user's code threw while a value was built
+                    // (a constructor, a setter) goes on to the dispatcher, which reports it as a guest exception.
                     Replies.WriteBadRequest(output, Chain(e).Any(c => c is EndOfStreamException)
                         ? $"The invocation request was truncated inside the target of type '{runner.DeclaringType.FullName}'."
                         : $"The target of type '{runner.DeclaringType.FullName}' in the invocation request is malformed: {string.Join(" ", Chain(e).Select(c => c.Message).Distinct())}");
@@ -117,13 +119,6 @@ internal static class DelegateInvoker
             Replies.WriteException(output, e);
         }
     }
-
-    /// <summary>
-    /// True for the serializer's own complaints about the bytes (a wrong code, the end reached, a number too large) and
-    /// false when the user's code threw while a value was built (a constructor, a setter): the serializer wraps both, and
-    /// only the first is the caller's mistake.
-    /// </summary>
-    private static bool IsMalformedData(Exception e) => MalformedMessagePack.IsOnlyTheSerializers(e);
 
     private static IEnumerable<Exception> Chain(Exception e)
     {
