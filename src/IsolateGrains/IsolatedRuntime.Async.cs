@@ -123,6 +123,13 @@ public sealed partial class IsolatedRuntime
     /// </summary>
     internal async Task<byte[]> ExecuteAsync(byte[] request, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        if (GuestRequests.IsHostInternal(request))
+        {
+            // Callers' bytes may name any kind; those only the host itself sends (completing a guest's awaited callback,
+            // preparing a template) would let a caller forge results or state, so they are refused here.
+            return GuestRequests.BadRequestReply("That request kind is sent only by the host itself and is not accepted from callers.");
+        }
         var (reply, pending) = await CallAsync(sandbox =>
         {
             var layout = ReadDelegateLayout(request);

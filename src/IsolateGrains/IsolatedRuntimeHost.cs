@@ -221,7 +221,19 @@ public sealed class IsolatedRuntimeHost : IDisposable
         }
         foreach (var loader in Volatile.Read(ref _loaders))
         {
-            if (loader(simpleName) is { } bytes)
+            byte[]? bytes;
+            try
+            {
+                bytes = loader(simpleName);
+            }
+            catch (Exception e)
+            {
+                // A failing loader (storage down, say) must not fault the sandbox that asked: the guest hears only that
+                // the assembly was not found (never the host exception's message), the host logs why.
+                _logger.LogError(e, "An assembly loader failed for {Name}; trying the next one.", simpleName);
+                continue;
+            }
+            if (bytes is not null)
             {
                 return _assemblies.GetOrAdd(simpleName, bytes);
             }

@@ -18,6 +18,25 @@ public sealed class AssemblyLoaderTests
     }
 
     [Fact]
+    public void AFailingLoaderIsSkippedWithoutFaultingTheSandboxOrTellingItWhy()
+    {
+        using var host = TestHosts.Create()
+            .WithAssemblyLoader(name => throw new IOException("storage is down at /srv/secret-path"))
+            .WithBinDirectoryAssemblyLoader();
+        using var failing = TestHosts.Create().WithAssemblyLoader(name => throw new IOException("storage is down at /srv/secret-path"));
+        using var runtime = new IsolatedRuntime(host);
+        using var alone = new IsolatedRuntime(failing);
+
+        Assert.Equal(2, runtime.Invoke(() => 1 + 1));
+        var error = Assert.Throws<IsolatedException>(() => alone.Invoke(() => 1 + 1));
+
+        Assert.False(error.IsFatal);
+        Assert.Contains(TestAssemblyName, error.Message);
+        Assert.DoesNotContain("secret-path", error.ToString(), StringComparison.Ordinal);
+        Assert.Equal(0, alone.ResetCount);
+    }
+
+    [Fact]
     public void LoadersAreAskedInOrderAndTheFirstNonNullAnswerWins()
     {
         var asked = new List<string>();

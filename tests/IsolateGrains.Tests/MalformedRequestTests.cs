@@ -242,6 +242,56 @@ public sealed class MalformedRequestTests : IDisposable
         Assert.Equal(0, _runtime.ResetCount);
     }
 
+    [Theory]
+    [InlineData(new byte[] { 0x94, 0x09, 0x01, 0xc3, 0xc0 })] // complete operation 1 (forging an awaited callback's result)
+    [InlineData(new byte[] { 0xdc, 0x00, 0x02, 0x0b, 0x90 })] // prepare, behind an array16 header
+    [InlineData(new byte[] { 0x91, 0x03 })] // collect garbage
+    [InlineData(new byte[] { 0x91, 0x02 })] // warm up
+    public async Task RequestKindsOnlyTheHostSendsAreRefusedFromCallers(byte[] request)
+    {
+        var error = RefusedAsBadRequest(await _runtime.ExecuteAsync(request), Convert.ToHexString(request));
+
+        Assert.Contains("only by the host", error.Message, StringComparison.Ordinal);
+        Assert.Equal(7, _runtime.Invoke(() => Box.Value));
+    }
+
+    [Fact]
+    public void ASetterThatThrowsWhatTheReaderWouldWhileAnArgumentIsReadIsStillAGuestException()
+    {
+        // MessagePack wraps what the user's setter throws; an OverflowException from the user's code is not malformed bytes.
+        using var taker = _runtime.CreateObject<Taker>();
+
+        var error = Assert.Throws<IsolatedException>(() => taker.Invoke<Touchy, int>("Take", new Touchy()));
+
+        Assert.NotNull(error.GuestExceptionType);
+        Assert.Contains("the setter's own", error.GuestDetails, StringComparison.Ordinal);
+        Assert.Equal(1, taker.Invoke<int>("Ping"));
+    }
+
+    public sealed class Taker
+    {
+        public int Take(Touchy value) => value.Value;
+
+        public int Ping() => 1;
+    }
+
+    public sealed class Touchy
+    {
+        public bool Refuse = true;
+
+        public int Value
+        {
+            get => 0;
+            set
+            {
+                if (Refuse)
+                {
+                    throw new OverflowException("the setter's own");
+                }
+            }
+        }
+    }
+
     [Fact]
     public void AConstructorThatThrowsWhatAMalformedRequestWouldIsStillAGuestException()
     {

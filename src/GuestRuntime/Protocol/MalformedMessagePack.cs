@@ -15,21 +15,25 @@ internal static class MalformedMessagePack
         e is MessagePackSerializationException or EndOfStreamException or OverflowException or ArgumentOutOfRangeException;
 
     /// <summary>
-    /// Like <see cref="Is"/>, for an exception from deserializing that may also have run the user's code (constructors,
-    /// setters): every exception in the chain must be the serializer's own complaint, and an
-    /// <see cref="ArgumentOutOfRangeException"/> counts only when MessagePack's code threw it.
+    /// Like <see cref="Is"/>, for an exception from reading that may also have run the user's code (constructors,
+    /// setters and getters that MessagePack calls, or the user's own formatters): every exception in the chain must be
+    /// one of those types <em>and</em> thrown by MessagePack's or this library's code. What the user's code (or the
+    /// base library, called from anywhere) throws is not the bytes' fault, and is reported as a guest exception.
     /// </summary>
     public static bool IsOnlyTheSerializers(Exception e)
     {
         for (Exception? current = e; current is not null; current = current.InnerException)
         {
-            var serializers = current is MessagePackSerializationException or EndOfStreamException or OverflowException
-                || (current is ArgumentOutOfRangeException && current.TargetSite?.DeclaringType?.Assembly == typeof(MessagePackReader).Assembly);
-            if (!serializers)
+            if (!Is(current) || !ThrownByTheSerializer(current))
             {
                 return false;
             }
         }
         return true;
     }
+
+    private static bool ThrownByTheSerializer(Exception e) =>
+        // TargetSite is the method that threw (null when unknown: then it counts as the user's, the safe side).
+        e.TargetSite?.DeclaringType?.Assembly is { } assembly
+        && (assembly == typeof(MessagePackReader).Assembly || assembly == typeof(MalformedMessagePack).Assembly);
 }

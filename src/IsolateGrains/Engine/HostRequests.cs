@@ -15,23 +15,28 @@ internal static class HostRequests
     {
         var output = new ArrayBufferWriter<byte>();
         var writer = new MessagePackWriter(output);
+        string? assemblyName = null;
         try
         {
             var reader = new MessagePackReader(request.ToArray());
             var count = reader.ReadArrayHeader();
             var kind = count >= 1 ? (HostRequestKind)reader.ReadInt32() : 0;
-            if (kind == HostRequestKind.LoadAssembly && count == 2 && loadAssembly(reader.ReadString() ?? "") is { } bytes)
+            if (kind == HostRequestKind.LoadAssembly && count == 2)
             {
-                writer.Write(bytes);
-            }
-            else
-            {
-                writer.WriteNil();
+                assemblyName = reader.ReadString() ?? "";
             }
         }
         catch (Exception e) when (MalformedMessagePack.Is(e))
         {
             reportMalformed?.Invoke(e.Message);
+        }
+        // The loaders are the host's code: what they throw is theirs, not a malformed request.
+        if (assemblyName is not null && loadAssembly(assemblyName) is { } bytes)
+        {
+            writer.Write(bytes);
+        }
+        else
+        {
             writer.WriteNil();
         }
         writer.Flush();

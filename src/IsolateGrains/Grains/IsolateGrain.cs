@@ -94,6 +94,10 @@ public sealed class IsolateGrain : Grain, IIsolateGrain, IGrainMigrationParticip
     public async Task<IsolateReply> Execute(IsolateRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (request.Payload is null)
+        {
+            return new IsolateReply(GuestRequests.BadRequestReply("The request has no payload."));
+        }
         byte[] reply;
         try
         {
