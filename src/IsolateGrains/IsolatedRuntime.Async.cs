@@ -76,26 +76,34 @@ public sealed partial class IsolatedRuntime
     private static readonly IReadOnlySet<ulong> s_noKeys = new HashSet<ulong>();
 
     /// <summary>
-    /// Where an encoded <c>[InvokeDelegate, key, descriptor | nil, target | nil]</c> request keeps its parts: the
-    /// key, and the byte range of the descriptor (or of its nil). Null for requests of other kinds.
+    /// The kind of an encoded request and, for <c>[InvokeDelegate, key, descriptor | nil, target | nil]</c>, where it
+    /// keeps its parts: the key, and the byte range of the descriptor (or of its nil). Null parts for what cannot be
+    /// read (the guest says what is wrong with it) or belongs to another kind.
     /// </summary>
-    private static (ulong Key, int DescriptorStart, int DescriptorEnd)? ReadDelegateLayout(byte[] request)
+    private static (GuestRequestKind? Kind, (ulong Key, int DescriptorStart, int DescriptorEnd)? Layout) ReadHead(byte[] request)
     {
+        GuestRequestKind? kind = null;
         try
         {
             var reader = new MessagePackReader(request);
-            if (reader.ReadArrayHeader() != 4 || (GuestRequestKind)reader.ReadInt32() != GuestRequestKind.InvokeDelegate)
+            var count = reader.ReadArrayHeader();
+            if (count < 1)
             {
-                return null;
+                return (null, null);
+            }
+            kind = (GuestRequestKind)reader.ReadInt32();
+            if (count != 4 || kind != GuestRequestKind.InvokeDelegate)
+            {
+                return (kind, null);
             }
             var key = reader.ReadUInt64();
             var start = (int)reader.Consumed;
             reader.Skip();
-            return (key, start, (int)reader.Consumed);
+            return (kind, (key, start, (int)reader.Consumed));
         }
         catch (Exception e) when (MalformedMessagePack.Is(e))
         {
-            return null; // Malformed (a negative key overflows): the guest says so.
+            return (kind, null); // Malformed (a negative key overflows, say): the guest says so.
         }
     }
 
@@ -124,7 +132,8 @@ public sealed partial class IsolatedRuntime
     internal async Task<byte[]> ExecuteAsync(byte[] request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (GuestRequests.IsHostInternal(request))
+        var (kind, layout) = ReadHead(request);
+        if (kind is { } requested && GuestRequests.IsHostOnly(requested))
         {
             // Callers' bytes may name any kind; those only the host itself sends (completing a guest's awaited callback,
             // preparing a template) would let a caller forge results or state, so they are refused here.
@@ -132,7 +141,6 @@ public sealed partial class IsolatedRuntime
         }
         var (reply, pending) = await CallAsync(sandbox =>
         {
-            var layout = ReadDelegateLayout(request);
             var raw = sandbox.Call(WithoutKnownDescriptor(sandbox, request, layout));
             var operation = GuestRequests.PeekPending(raw);
             if (layout is { } parts && !sandbox.KnownMethodKeys.Contains(parts.Key))

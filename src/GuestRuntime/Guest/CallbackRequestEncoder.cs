@@ -52,7 +52,7 @@ internal static class CallbackRequestEncoder
         PrimitiveValueWriter.WriteArrayHeader(destination, ref at, operation is null ? 3 : 4);
         PrimitiveValueWriter.WriteInteger(destination, ref at, kind);
         PrimitiveValueWriter.WriteStringHeader(destination, ref at, name.Length);
-        PrimitiveValueWriter.CopyBytes(name, destination[at..]);
+        ByteCopy.Copy(name, destination[at..]);
         at += name.Length;
         PrimitiveValueWriter.WriteArrayHeader(destination, ref at, args.Length);
         foreach (var arg in args)
@@ -79,7 +79,7 @@ internal static class CallbackRequestEncoder
                     break;
                 case byte[] bytes when bytes.GetType() == typeof(byte[]):
                     PrimitiveValueWriter.WriteBinaryHeader(destination, ref at, bytes.Length);
-                    PrimitiveValueWriter.CopyBytes(bytes, destination[at..]);
+                    ByteCopy.Copy(bytes, destination[at..]);
                     at += bytes.Length;
                     break;
                 default:

@@ -101,9 +101,9 @@ internal static class DelegateInvoker
                 {
                     // The serializer's complaints about the bytes; what the user's code threw while a value was built
                     // (a constructor, a setter) goes on to the dispatcher, which reports it as a guest exception.
-                    Replies.WriteBadRequest(output, Chain(e).Any(c => c is EndOfStreamException)
+                    Replies.WriteBadRequest(output, MalformedMessagePack.Chain(e).Any(c => c is EndOfStreamException)
                         ? $"The invocation request was truncated inside the target of type '{runner.DeclaringType.FullName}'."
-                        : $"The target of type '{runner.DeclaringType.FullName}' in the invocation request is malformed: {string.Join(" ", Chain(e).Select(c => c.Message).Distinct())}");
+                        : $"The target of type '{runner.DeclaringType.FullName}' in the invocation request is malformed: {string.Join(" ", MalformedMessagePack.Chain(e).Select(c => c.Message).Distinct())}");
                     return;
                 }
             }
@@ -117,14 +117,6 @@ internal static class DelegateInvoker
         {
             output.ResetWrittenCount();
             Replies.WriteException(output, e);
-        }
-    }
-
-    private static IEnumerable<Exception> Chain(Exception e)
-    {
-        for (Exception? current = e; current is not null; current = current.InnerException)
-        {
-            yield return current;
         }
     }
 

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Reflection;
-using System.Runtime.ExceptionServices;
 using IsolateGrains.Protocol;
 using MessagePack;
 
@@ -30,7 +29,7 @@ internal static class ObjectRequests
         {
             instance = constructor is null
                 ? Activator.CreateInstance(type)!
-                : Unwrap(() => constructor.Invoke(BindingFlags.DoNotWrapExceptions, binder: null, values, culture: null));
+                : constructor.Invoke(BindingFlags.DoNotWrapExceptions, binder: null, values, culture: null);
         }
         catch (Exception e)
         {
@@ -177,18 +176,5 @@ internal static class ObjectRequests
         writer.Write(instance.GetType().FullName);
         writer.Write(instance.GetType().Assembly.GetName().Name);
         writer.Flush();
-    }
-
-    private static object Unwrap(Func<object> create)
-    {
-        try
-        {
-            return create();
-        }
-        catch (TargetInvocationException e) when (e.InnerException is not null)
-        {
-            ExceptionDispatchInfo.Throw(e.InnerException);
-            throw;
-        }
     }
 }

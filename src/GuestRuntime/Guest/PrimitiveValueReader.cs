@@ -90,51 +90,44 @@ internal static class PrimitiveValueReader
             return SpanRead.Truncated;
         }
         var code = bytes[at];
-        if (code is >= 0xd0 and <= 0xd3)
-        {
-            // A signed form holding a number that is not negative is still that number.
-            var signedAt = at;
-            if (!TryReadInteger(bytes, ref signedAt, out var signed))
-            {
-                return SpanRead.Truncated;
-            }
-            if (signed < 0)
-            {
-                return SpanRead.OtherType;
-            }
-            value = (ulong)signed;
-            at = signedAt;
-            return SpanRead.Done;
-        }
-        var size = code switch
-        {
-            <= 0x7f => 0,
-            0xcc => 1,
-            0xcd => 2,
-            0xce => 4,
-            0xcf => 8,
-            _ => -1,
-        };
-        if (size < 0)
+        if (code is not (<= 0x7f or >= 0xe0) && IntegerSize(code) < 0)
         {
             return SpanRead.OtherType;
         }
-        if (at + 1 + size > bytes.Length)
+        if (code == 0xcf)
+        {
+            // uint64: the one form that may hold more than a long does.
+            if (at + 9 > bytes.Length)
+            {
+                return SpanRead.Truncated;
+            }
+            value = BinaryPrimitives.ReadUInt64BigEndian(bytes.Slice(at + 1, 8));
+            at += 9;
+            return SpanRead.Done;
+        }
+        var next = at;
+        if (!TryReadInteger(bytes, ref next, out var number))
         {
             return SpanRead.Truncated;
         }
-        var field = bytes.Slice(at + 1, size);
-        value = size switch
+        if (number < 0)
         {
-            0 => code,
-            1 => field[0],
-            2 => BinaryPrimitives.ReadUInt16BigEndian(field),
-            4 => BinaryPrimitives.ReadUInt32BigEndian(field),
-            _ => BinaryPrimitives.ReadUInt64BigEndian(field),
-        };
-        at += 1 + size;
+            return SpanRead.OtherType;
+        }
+        value = (ulong)number;
+        at = next;
         return SpanRead.Done;
     }
+
+    /// <summary>How many bytes follow the code of an integer form (not a fixint), or -1 when the code is not one.</summary>
+    private static int IntegerSize(byte code) => code switch
+    {
+        0xcc or 0xd0 => 1,
+        0xcd or 0xd1 => 2,
+        0xce or 0xd2 => 4,
+        0xcf or 0xd3 => 8,
+        _ => -1,
+    };
 
     /// <summary>An integer in any of MessagePack's forms that fits a long.</summary>
     private static bool TryReadInteger(ReadOnlySpan<byte> bytes, ref int at, out long number)
@@ -151,14 +144,7 @@ internal static class PrimitiveValueReader
             at++;
             return true;
         }
-        var size = code switch
-        {
-            0xcc or 0xd0 => 1,
-            0xcd or 0xd1 => 2,
-            0xce or 0xd2 => 4,
-            0xcf or 0xd3 => 8,
-            _ => -1,
-        };
+        var size = IntegerSize(code);
         if (size < 0 || at + 1 + size > bytes.Length)
         {
             return false;

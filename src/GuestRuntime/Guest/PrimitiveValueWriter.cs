@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace IsolateGrains.Guest;
@@ -190,23 +189,6 @@ internal static class PrimitiveValueWriter
             destination.Slice(start + 5, encoded).CopyTo(destination[at..]);
         }
         at += encoded;
-    }
-
-    /// <summary>
-    /// Copies <paramref name="source"/> to the start of <paramref name="destination"/> (which must not overlap it) with
-    /// <c>cpblk</c>, a native memmove in the guest's interpreter, where <see cref="Span{T}.CopyTo"/> runs the managed
-    /// memmove, interpreted: several times dearer for the few bytes of a name.
-    /// </summary>
-    public static void CopyBytes(ReadOnlySpan<byte> source, Span<byte> destination)
-    {
-        if (source.Length > destination.Length)
-        {
-            throw new ArgumentException("The destination is shorter than the source.", nameof(destination));
-        }
-        if (!source.IsEmpty)
-        {
-            Unsafe.CopyBlockUnaligned(ref MemoryMarshal.GetReference(destination), ref MemoryMarshal.GetReference(source), (uint)source.Length);
-        }
     }
 
     /// <summary>A string header (fixstr, str8, str16 or str32) for <paramref name="length"/> bytes.</summary>

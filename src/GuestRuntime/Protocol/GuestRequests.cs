@@ -84,23 +84,11 @@ internal static partial class GuestRequests
     }
 
     /// <summary>
-    /// True when <paramref name="request"/> is of a kind only the host sends (warm-up, garbage collection, completing an
-    /// operation the guest awaits, preparing methods), whatever form its array header takes; false for anything else,
-    /// malformed bytes included (the guest refuses those with a message).
+    /// True for the kinds only the host sends (warm-up, garbage collection, completing an operation the guest awaits,
+    /// preparing methods): a caller's request of one of these could forge results or state.
     /// </summary>
-    public static bool IsHostInternal(byte[] request)
-    {
-        try
-        {
-            var reader = new MessagePackReader(request);
-            return reader.ReadArrayHeader() >= 1
-                && (GuestRequestKind)reader.ReadInt32() is GuestRequestKind.Warmup or GuestRequestKind.CollectGarbage or GuestRequestKind.CompleteOperation or GuestRequestKind.Prepare;
-        }
-        catch (Exception e) when (MalformedMessagePack.Is(e))
-        {
-            return false;
-        }
-    }
+    public static bool IsHostOnly(GuestRequestKind kind) =>
+        kind is GuestRequestKind.Warmup or GuestRequestKind.CollectGarbage or GuestRequestKind.CompleteOperation or GuestRequestKind.Prepare;
 
     /// <summary>A reply that makes the receiver throw an <see cref="IsolatedException"/> with <paramref name="message"/>.</summary>
     public static byte[] BadRequestReply(string message)

@@ -22,14 +22,16 @@ internal static class MalformedMessagePack
     /// </summary>
     public static bool IsOnlyTheSerializers(Exception e)
     {
+        return Chain(e).All(current => Is(current) && ThrownByTheSerializer(current));
+    }
+
+    /// <summary><paramref name="e"/> and its inner exceptions, outermost first.</summary>
+    public static IEnumerable<Exception> Chain(Exception e)
+    {
         for (Exception? current = e; current is not null; current = current.InnerException)
         {
-            if (!Is(current) || !ThrownByTheSerializer(current))
-            {
-                return false;
-            }
+            yield return current;
         }
-        return true;
     }
 
     private static bool ThrownByTheSerializer(Exception e) =>
